@@ -1,0 +1,1 @@
+//! In-memory charge point search (issue 3).
