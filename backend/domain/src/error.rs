@@ -15,17 +15,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self { field: field.into(), reason: reason.into() }
     }
 
     /// The same error, seen from a parent object: `evses[2]` + `uid` -> `evses[2].uid`.
     pub fn within(self, parent: &str) -> Self {
-        Self {
-            field: format!("{parent}.{}", self.field),
-            reason: self.reason,
-        }
+        Self { field: format!("{parent}.{}", self.field), reason: self.reason }
     }
 }

@@ -18,21 +18,12 @@ impl GeoPoint {
     /// A point with finite coordinates inside [-90, 90] x [-180, 180].
     pub fn new(latitude: f64, longitude: f64) -> Result<Self, ValidationError> {
         if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
-            return Err(ValidationError::new(
-                "latitude",
-                format!("{latitude} is not within -90..90"),
-            ));
+            return Err(ValidationError::new("latitude", format!("{latitude} is not within -90..90")));
         }
         if !longitude.is_finite() || !(-180.0..=180.0).contains(&longitude) {
-            return Err(ValidationError::new(
-                "longitude",
-                format!("{longitude} is not within -180..180"),
-            ));
+            return Err(ValidationError::new("longitude", format!("{longitude} is not within -180..180")));
         }
-        Ok(Self {
-            latitude,
-            longitude,
-        })
+        Ok(Self { latitude, longitude })
     }
 
     /// Checks a point that was built field by field (for instance by deserialisation).

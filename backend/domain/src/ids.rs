@@ -112,21 +112,12 @@ fn validate_ci_string(kind: &str, value: &str, max: usize) -> Result<(), Validat
         return Err(ValidationError::new(kind, "must not be empty"));
     }
     if value.len() > max {
-        return Err(ValidationError::new(
-            kind,
-            format!("longer than {max} characters"),
-        ));
+        return Err(ValidationError::new(kind, format!("longer than {max} characters")));
     }
     if value.trim() != value {
-        return Err(ValidationError::new(
-            kind,
-            "has leading or trailing white space",
-        ));
+        return Err(ValidationError::new(kind, "has leading or trailing white space"));
     }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !c.is_ascii() || c.is_ascii_control())
-    {
+    if let Some(bad) = value.chars().find(|c| !c.is_ascii() || c.is_ascii_control()) {
         return Err(ValidationError::new(
             kind,
             format!("contains the character {bad:?}, only printable ASCII is allowed"),
@@ -218,10 +209,7 @@ pub struct PartyCode(String);
 impl PartyCode {
     pub fn new(value: &str) -> Result<Self, ValidationError> {
         if value.len() != 3 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ValidationError::new(
-                "party_id",
-                format!("{value:?} is not three letters or digits"),
-            ));
+            return Err(ValidationError::new("party_id", format!("{value:?} is not three letters or digits")));
         }
         Ok(Self(value.to_ascii_uppercase()))
     }

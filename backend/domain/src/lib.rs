@@ -18,20 +18,17 @@ pub mod token;
 pub use cdr::{Cdr, CdrDimension, CdrDimensionType, ChargingPeriod, SignedData, SignedValue};
 pub use error::ValidationError;
 pub use geo::GeoPoint;
-pub use ids::{
-    CdrId, ConnectorId, CountryCode, EvseUid, LocationId, PartyCode, SessionId, TariffId, TokenUid,
-};
+pub use ids::{CdrId, ConnectorId, CountryCode, EvseUid, LocationId, PartyCode, SessionId, TariffId, TokenUid};
 pub use location::{
-    BusinessDetails, Capability, Connector, ConnectorFormat, ConnectorStandard, DisplayText, Evse,
-    EvseStatus, ExceptionalPeriod, Facility, Hours, Image, Location, ParkingRestriction,
-    ParkingType, PowerType, PublishToken, RegularHours, RelatedLocation, StatusSchedule,
-    location_key,
+    BusinessDetails, Capability, Connector, ConnectorFormat, ConnectorStandard, DisplayText, Evse, EvseStatus,
+    ExceptionalPeriod, Facility, Hours, Image, Location, ParkingRestriction, ParkingType, PowerType, PublishToken,
+    RegularHours, RelatedLocation, StatusSchedule, location_key,
 };
 pub use money::{Currency, Money, Price};
 pub use party::{Party, PartyId, Role};
 pub use session::{AuthMethod, CdrToken, Session, SessionStatus};
 pub use tariff::{
-    DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement,
-    TariffRestrictions, TariffType,
+    DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement, TariffRestrictions,
+    TariffType,
 };
 pub use token::{Token, TokenType, WhitelistType};

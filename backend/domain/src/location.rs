@@ -78,47 +78,28 @@ impl Location {
 
     /// The highest power any connector of the location offers, in kW.
     pub fn max_power_kw(&self) -> f64 {
-        self.evses
-            .iter()
-            .filter(|e| e.status != EvseStatus::Removed)
-            .map(Evse::max_power_kw)
-            .fold(0.0, f64::max)
+        self.evses.iter().filter(|e| e.status != EvseStatus::Removed).map(Evse::max_power_kw).fold(0.0, f64::max)
     }
 
     /// Checks the rules that protocol parsing cannot: coordinates, time zone, unique EVSE and
     /// connector ids, plausible electrical values.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        self.coordinates
-            .validate()
-            .map_err(|e| e.within("coordinates"))?;
+        self.coordinates.validate().map_err(|e| e.within("coordinates"))?;
         if self.coordinates.latitude == 0.0 && self.coordinates.longitude == 0.0 {
-            return Err(ValidationError::new(
-                "coordinates",
-                "0,0 is a missing position, not a charger",
-            ));
+            return Err(ValidationError::new("coordinates", "0,0 is a missing position, not a charger"));
         }
         if let Some(zone) = &self.time_zone
             && zone.parse::<chrono_tz::Tz>().is_err()
         {
-            return Err(ValidationError::new(
-                "time_zone",
-                format!("{zone:?} is not an IANA time zone"),
-            ));
+            return Err(ValidationError::new("time_zone", format!("{zone:?} is not an IANA time zone")));
         }
         if let Some(hours) = &self.opening_times {
             hours.validate().map_err(|e| e.within("opening_times"))?;
         }
         for (index, evse) in self.evses.iter().enumerate() {
-            evse.validate()
-                .map_err(|e| e.within(&format!("evses[{index}]")))?;
-            if self.evses[..index]
-                .iter()
-                .any(|earlier| earlier.uid == evse.uid)
-            {
-                return Err(ValidationError::new(
-                    format!("evses[{index}].uid"),
-                    format!("{} appears twice", evse.uid),
-                ));
+            evse.validate().map_err(|e| e.within(&format!("evses[{index}]")))?;
+            if self.evses[..index].iter().any(|earlier| earlier.uid == evse.uid) {
+                return Err(ValidationError::new(format!("evses[{index}].uid"), format!("{} appears twice", evse.uid)));
             }
         }
         Ok(())
@@ -162,10 +143,7 @@ pub struct Evse {
 impl Evse {
     /// The highest power of its connectors, in kW.
     pub fn max_power_kw(&self) -> f64 {
-        self.connectors
-            .iter()
-            .map(Connector::max_power_kw)
-            .fold(0.0, f64::max)
+        self.connectors.iter().map(Connector::max_power_kw).fold(0.0, f64::max)
     }
 
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -173,13 +151,8 @@ impl Evse {
             point.validate().map_err(|e| e.within("coordinates"))?;
         }
         for (index, connector) in self.connectors.iter().enumerate() {
-            connector
-                .validate()
-                .map_err(|e| e.within(&format!("connectors[{index}]")))?;
-            if self.connectors[..index]
-                .iter()
-                .any(|earlier| earlier.id == connector.id)
-            {
+            connector.validate().map_err(|e| e.within(&format!("connectors[{index}]")))?;
+            if self.connectors[..index].iter().any(|earlier| earlier.id == connector.id) {
                 return Err(ValidationError::new(
                     format!("connectors[{index}].id"),
                     format!("{} appears twice", connector.id),
@@ -234,16 +207,10 @@ impl Connector {
 
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.max_voltage > MAX_VOLTAGE {
-            return Err(ValidationError::new(
-                "max_voltage",
-                format!("{} V is not plausible", self.max_voltage),
-            ));
+            return Err(ValidationError::new("max_voltage", format!("{} V is not plausible", self.max_voltage)));
         }
         if self.max_amperage > MAX_AMPERAGE {
-            return Err(ValidationError::new(
-                "max_amperage",
-                format!("{} A is not plausible", self.max_amperage),
-            ));
+            return Err(ValidationError::new("max_amperage", format!("{} A is not plausible", self.max_amperage)));
         }
         Ok(())
     }
@@ -492,17 +459,9 @@ impl Hours {
                 ));
             }
         }
-        for (index, period) in self
-            .exceptional_openings
-            .iter()
-            .chain(&self.exceptional_closings)
-            .enumerate()
-        {
+        for (index, period) in self.exceptional_openings.iter().chain(&self.exceptional_closings).enumerate() {
             if period.period_end < period.period_begin {
-                return Err(ValidationError::new(
-                    format!("exceptional periods[{index}]"),
-                    "ends before it begins",
-                ));
+                return Err(ValidationError::new(format!("exceptional periods[{index}]"), "ends before it begins"));
             }
         }
         Ok(())
@@ -550,10 +509,7 @@ mod tests {
 
     fn location(lat: f64, lon: f64) -> Location {
         Location {
-            party: PartyId::new(
-                CountryCode::new("NL").unwrap(),
-                PartyCode::new("ABC").unwrap(),
-            ),
+            party: PartyId::new(CountryCode::new("NL").unwrap(), PartyCode::new("ABC").unwrap()),
             id: LocationId::new("loc1").unwrap(),
             publish: true,
             publish_allowed_to: vec![],
@@ -563,10 +519,7 @@ mod tests {
             postal_code: None,
             state: None,
             country: "NLD".into(),
-            coordinates: GeoPoint {
-                latitude: lat,
-                longitude: lon,
-            },
+            coordinates: GeoPoint { latitude: lat, longitude: lon },
             related_locations: vec![],
             parking_type: None,
             evses: vec![],
@@ -586,18 +539,9 @@ mod tests {
 
     #[test]
     fn connector_power_from_electric_power_or_volts_and_amps() {
-        assert_eq!(
-            connector(PowerType::Dc, 920, 500, Some(350_000)).max_power_kw(),
-            350.0
-        );
-        assert_eq!(
-            connector(PowerType::Ac3Phase, 230, 32, None).max_power_kw(),
-            22.08
-        );
-        assert_eq!(
-            connector(PowerType::Ac1Phase, 230, 16, None).max_power_kw(),
-            3.68
-        );
+        assert_eq!(connector(PowerType::Dc, 920, 500, Some(350_000)).max_power_kw(), 350.0);
+        assert_eq!(connector(PowerType::Ac3Phase, 230, 32, None).max_power_kw(), 22.08);
+        assert_eq!(connector(PowerType::Ac1Phase, 230, 16, None).max_power_kw(), 3.68);
     }
 
     #[test]
@@ -625,10 +569,7 @@ mod tests {
             status: EvseStatus::Available,
             status_schedule: vec![],
             capabilities: vec![],
-            connectors: vec![
-                connector(PowerType::Dc, 400, 125, None),
-                connector(PowerType::Dc, 400, 125, None),
-            ],
+            connectors: vec![connector(PowerType::Dc, 400, 125, None), connector(PowerType::Dc, 400, 125, None)],
             floor_level: None,
             coordinates: None,
             physical_reference: None,
@@ -638,10 +579,7 @@ mod tests {
             last_updated: Utc::now(),
         };
         loc.evses.push(evse);
-        assert_eq!(
-            loc.validate().unwrap_err().field,
-            "evses[0].connectors[1].id"
-        );
+        assert_eq!(loc.validate().unwrap_err().field, "evses[0].connectors[1].id");
     }
 
     #[test]

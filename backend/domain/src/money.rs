@@ -15,10 +15,7 @@ pub struct Currency(String);
 impl Currency {
     pub fn new(code: &str) -> Result<Self, ValidationError> {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(ValidationError::new(
-                "currency",
-                format!("{code:?} is not an ISO 4217 code"),
-            ));
+            return Err(ValidationError::new("currency", format!("{code:?} is not an ISO 4217 code")));
         }
         Ok(Self(code.to_ascii_uppercase()))
     }
@@ -30,8 +27,8 @@ impl Currency {
     /// Digits after the decimal point in the currency's minor unit (ISO 4217).
     pub fn minor_unit_digits(&self) -> u32 {
         match self.0.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
-            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX" | "UYI" | "VND"
+            | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             _ => 2,
         }
@@ -73,8 +70,7 @@ impl Money {
     pub fn to_minor_units(&self) -> Option<i64> {
         let digits = self.currency.minor_unit_digits();
         let scaled = self.amount.checked_mul(Decimal::from(10_i64.pow(digits)))?;
-        let rounded =
-            scaled.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let rounded = scaled.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         i64::try_from(rounded).ok()
     }
 
@@ -106,10 +102,7 @@ impl Price {
     }
 
     pub fn zero() -> Self {
-        Self {
-            excl_vat: Decimal::ZERO,
-            incl_vat: Some(Decimal::ZERO),
-        }
+        Self { excl_vat: Decimal::ZERO, incl_vat: Some(Decimal::ZERO) }
     }
 
     /// Rejects negative amounts and a price whose VAT-inclusive part is below its VAT-exclusive part.
@@ -136,14 +129,8 @@ mod tests {
     fn minor_units_round_half_away_from_zero() {
         let eur = Currency::new("eur").unwrap();
         assert_eq!(eur.as_str(), "EUR");
-        assert_eq!(
-            Money::new(dec!(12.345), eur.clone()).to_minor_units(),
-            Some(1235)
-        );
-        assert_eq!(
-            Money::new(dec!(0.004), eur.clone()).to_minor_units(),
-            Some(0)
-        );
+        assert_eq!(Money::new(dec!(12.345), eur.clone()).to_minor_units(), Some(1235));
+        assert_eq!(Money::new(dec!(0.004), eur.clone()).to_minor_units(), Some(0));
         assert_eq!(Money::from_minor_units(1999, eur).amount, dec!(19.99));
         let jpy = Currency::new("JPY").unwrap();
         assert_eq!(Money::new(dec!(100.5), jpy).to_minor_units(), Some(101));
@@ -157,11 +144,7 @@ mod tests {
         let back: Price = serde_json::from_str(&json).unwrap();
         assert_eq!(back, price);
         let from_number: Price = serde_json::from_str(r#"{"excl_vat":0.1}"#).unwrap();
-        assert_eq!(
-            from_number.excl_vat,
-            dec!(0.1),
-            "numbers from partners parse exactly, not through f64"
-        );
+        assert_eq!(from_number.excl_vat, dec!(0.1), "numbers from partners parse exactly, not through f64");
     }
 
     #[test]

@@ -17,25 +17,16 @@ pub struct PartyId {
 
 impl PartyId {
     pub fn new(country_code: CountryCode, party_id: PartyCode) -> Self {
-        Self {
-            country_code,
-            party_id,
-        }
+        Self { country_code, party_id }
     }
 
     /// Parses `NL*ABC`, `NL-ABC` or `NLABC`.
     pub fn parse(value: &str) -> Result<Self, crate::ValidationError> {
         let compact: String = value.chars().filter(|c| *c != '*' && *c != '-').collect();
         if compact.len() != 5 {
-            return Err(crate::ValidationError::new(
-                "party",
-                format!("{value:?} is not a country code and party id"),
-            ));
+            return Err(crate::ValidationError::new("party", format!("{value:?} is not a country code and party id")));
         }
-        Ok(Self {
-            country_code: CountryCode::new(&compact[..2])?,
-            party_id: PartyCode::new(&compact[2..])?,
-        })
+        Ok(Self { country_code: CountryCode::new(&compact[..2])?, party_id: PartyCode::new(&compact[2..])? })
     }
 }
 
@@ -86,10 +77,7 @@ mod tests {
     fn unknown_roles_are_kept() {
         let role: Role = serde_json::from_str("\"ROAMING_PLATFORM\"").unwrap();
         assert_eq!(role, Role::Other("ROAMING_PLATFORM".into()));
-        assert_eq!(
-            serde_json::to_string(&role).unwrap(),
-            "\"ROAMING_PLATFORM\""
-        );
+        assert_eq!(serde_json::to_string(&role).unwrap(), "\"ROAMING_PLATFORM\"");
         assert_eq!(Role::parse("cpo"), Role::Cpo);
     }
 }

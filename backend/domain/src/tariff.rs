@@ -43,25 +43,15 @@ pub struct Tariff {
 impl Tariff {
     /// `CC*PID*ID`, upper case.
     pub fn key(&self) -> String {
-        format!(
-            "{}*{}*{}",
-            self.party.country_code,
-            self.party.party_id,
-            self.id.key()
-        )
+        format!("{}*{}*{}", self.party.country_code, self.party.party_id, self.id.key())
     }
 
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.elements.is_empty() {
-            return Err(ValidationError::new(
-                "elements",
-                "a tariff needs at least one element",
-            ));
+            return Err(ValidationError::new("elements", "a tariff needs at least one element"));
         }
         for (index, element) in self.elements.iter().enumerate() {
-            element
-                .validate()
-                .map_err(|e| e.within(&format!("elements[{index}]")))?;
+            element.validate().map_err(|e| e.within(&format!("elements[{index}]")))?;
         }
         if let Some(min) = &self.min_price {
             min.validate().map_err(|e| e.within("min_price"))?;
@@ -77,10 +67,7 @@ impl Tariff {
         if let (Some(start), Some(end)) = (self.start_date_time, self.end_date_time)
             && end < start
         {
-            return Err(ValidationError::new(
-                "end_date_time",
-                "is before start_date_time",
-            ));
+            return Err(ValidationError::new("end_date_time", "is before start_date_time"));
         }
         Ok(())
     }
@@ -108,20 +95,13 @@ pub struct TariffElement {
 impl TariffElement {
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.price_components.is_empty() {
-            return Err(ValidationError::new(
-                "price_components",
-                "an element needs at least one price component",
-            ));
+            return Err(ValidationError::new("price_components", "an element needs at least one price component"));
         }
         for (index, component) in self.price_components.iter().enumerate() {
-            component
-                .validate()
-                .map_err(|e| e.within(&format!("price_components[{index}]")))?;
+            component.validate().map_err(|e| e.within(&format!("price_components[{index}]")))?;
         }
         if let Some(restrictions) = &self.restrictions {
-            restrictions
-                .validate()
-                .map_err(|e| e.within("restrictions"))?;
+            restrictions.validate().map_err(|e| e.within("restrictions"))?;
         }
         Ok(())
     }
@@ -164,10 +144,7 @@ impl PriceComponent {
         if let Some(vat) = self.vat
             && (vat.is_sign_negative() || vat > Decimal::ONE_HUNDRED)
         {
-            return Err(ValidationError::new(
-                "vat",
-                format!("{vat} is not a percentage"),
-            ));
+            return Err(ValidationError::new("vat", format!("{vat} is not a percentage")));
         }
         if self.step_size == 0 && self.dimension != TariffDimension::Flat {
             return Err(ValidationError::new("step_size", "must be at least 1"));
@@ -242,19 +219,13 @@ impl TariffRestrictions {
             if let (Some(min), Some(max)) = (min, max)
                 && min > max
             {
-                return Err(ValidationError::new(
-                    format!("min_{name}"),
-                    format!("is above max_{name}"),
-                ));
+                return Err(ValidationError::new(format!("min_{name}"), format!("is above max_{name}")));
             }
         }
         if let (Some(min), Some(max)) = (self.min_duration, self.max_duration)
             && min > max
         {
-            return Err(ValidationError::new(
-                "min_duration",
-                "is above max_duration",
-            ));
+            return Err(ValidationError::new("min_duration", "is above max_duration"));
         }
         Ok(())
     }
