@@ -1,1 +1,20 @@
-//! store
+//! Persistence of the EMSP: diesel on SQLite (the embedded default) and PostgreSQL, the embedded
+//! migrations of both, the repositories, and the change feed the search index follows.
+
+mod change_feed;
+mod crypto;
+mod database;
+mod documents;
+mod error;
+mod locations;
+mod partners;
+pub mod schema;
+mod tariffs;
+pub mod testing;
+
+pub use change_feed::{Change, ChangeKind};
+pub use crypto::{TokenCipher, generate_token, hash_token};
+pub use database::{Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolStats, Store, StoreOptions};
+pub use error::{StoreError, StoreResult};
+pub use locations::WriteOutcome;
+pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};

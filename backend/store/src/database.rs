@@ -1,0 +1,365 @@
+//! Connections: which database, how to reach it, the pool, migrations.
+//!
+//! One diesel codebase serves both backends through `#[derive(MultiConnection)]`. Where SQL really
+//! differs (upserts, the change-feed lock) the code matches on [`DbConnection`] and runs the
+//! backend's own dialect. Connections come from our own r2d2 manager rather than the derive's
+//! `establish`, which tries every backend in turn and hides the real error (a PostgreSQL URL
+//! would otherwise be opened as a SQLite file named `postgres:`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{Pool, PooledConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::crypto::TokenCipher;
+use crate::error::{StoreError, StoreResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Runs `$body` with `$c` bound to the backend's own connection, for SQL that the multi-backend
+/// connection cannot express (upserts): the query is type-checked once per backend.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::database::DbConnection::Sqlite($c) => $body,
+            $crate::database::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+
+pub(crate) use per_backend;
+
+/// Runs `work` in a transaction meant to write. On SQLite it begins with `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and then writes fails at once with "database is locked"
+/// when another writer got there in between (SQLite cannot wait there without risking deadlock),
+/// while an immediate one takes the write lock up front and waits for it with the busy timeout.
+pub(crate) fn write_transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Sqlite = SqliteConnection;
+
+    if let DbConnection::Postgres(_) = conn {
+        return conn.transaction(work);
+    }
+    if let DbConnection::Sqlite(sqlite) = conn {
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    }
+    let result = work(conn);
+    if let DbConnection::Sqlite(sqlite) = conn {
+        match &result {
+            Ok(_) => <AnsiTransactionManager as TransactionManager<Sqlite>>::commit_transaction(sqlite)?,
+            Err(_) => <AnsiTransactionManager as TransactionManager<Sqlite>>::rollback_transaction(sqlite)?,
+        }
+    }
+    result
+}
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://path/to/file.sqlite` (relative) or `sqlite:///absolute/path.sqlite`.
+    Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...`, passed to libpq as given.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses and checks a URL. An unknown scheme, or a SQLite file whose folder does not exist,
+    /// is an error: we never create an empty database somewhere the operator did not mean.
+    pub fn parse(url: &str) -> StoreResult<Self> {
+        let url = url.trim();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Self::sqlite(Path::new(path));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
+        Err(StoreError::Config(format!(
+            "DATABASE_URL scheme {scheme:?} is not supported: use sqlite://PATH (sqlite:///ABSOLUTE/PATH) or postgres://USER@HOST/DB"
+        )))
+    }
+
+    /// A SQLite database file; its folder must exist.
+    pub fn sqlite(path: &Path) -> StoreResult<Self> {
+        if path.as_os_str().is_empty() {
+            return Err(StoreError::Config("sqlite:// needs a file path".into()));
+        }
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(StoreError::Config(format!(
+                "the folder {} of the SQLite database does not exist; create it or point DATABASE_URL elsewhere",
+                folder.display()
+            )));
+        }
+        Ok(DatabaseUrl::Sqlite(path.to_owned()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL without its password, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.split_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Opens connections for the pool, each set up for its backend.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+    connect_timeout: Duration,
+}
+
+impl ConnectionManager {
+    fn connect_pg(&self, url: &str) -> diesel::ConnectionResult<PgConnection> {
+        // libpq waits for the OS TCP timeout when a host does not answer; bound it.
+        let url = if url.contains("connect_timeout=") {
+            url.to_owned()
+        } else {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}connect_timeout={}", self.connect_timeout.as_secs().max(1))
+        };
+        PgConnection::establish(&url)
+    }
+}
+
+impl diesel::r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                let mut conn = SqliteConnection::establish(&path).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; the busy timeout makes a second
+                // writer wait instead of failing at once; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let conn = self.connect_pg(url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Logs pool errors (a database going away) once per failure at debug level: readiness and the
+/// request that needed a connection report the outage; the pool's own retries would only repeat it.
+#[derive(Debug)]
+struct PoolErrorLogger;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for PoolErrorLogger {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::debug!(%error, "database pool could not open a connection");
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: DatabaseUrl,
+    /// Largest number of open connections.
+    pub pool_size: u32,
+    /// How long a caller waits for a connection before the database counts as unavailable.
+    pub connect_timeout: Duration,
+    /// Encrypts the tokens we use with partners. Without it those tokens cannot be stored.
+    pub cipher: Option<TokenCipher>,
+}
+
+impl StoreOptions {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url, pool_size: 10, connect_timeout: Duration::from_secs(5), cipher: None }
+    }
+}
+
+/// The store: a connection pool and the repositories (implemented in the sibling modules).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager>,
+    backend: Backend,
+    url: DatabaseUrl,
+    pub(crate) cipher: Option<TokenCipher>,
+}
+
+/// Pool figures for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub connections: u32,
+    pub idle: u32,
+    pub max_size: u32,
+}
+
+impl Store {
+    /// Builds the pool without connecting: start-up decides how long to wait for the database
+    /// (see [`Store::ping`]), and a store whose database is down still serves `/ready` as 503.
+    pub fn open(options: StoreOptions) -> StoreResult<Self> {
+        let backend = options.url.backend();
+        // SQLite allows one writer at a time; more than a few connections only adds lock waits.
+        let pool_size = match backend {
+            Backend::Sqlite => options.pool_size.clamp(1, 8),
+            Backend::Postgres => options.pool_size.max(1),
+        };
+        let manager = ConnectionManager { url: options.url.clone(), connect_timeout: options.connect_timeout };
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(options.connect_timeout)
+            .test_on_check_out(true)
+            .error_handler(Box::new(PoolErrorLogger))
+            .build_unchecked(manager);
+        Ok(Self { pool, backend, url: options.url, cipher: options.cipher })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// A pooled connection, waiting at most the configured timeout.
+    pub fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Checks that the database answers, waiting at most `timeout` for a connection.
+    pub fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let mut conn = self.pool.get_timeout(timeout)?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// Applies pending migrations of this backend; returns the names of those applied.
+    pub fn migrate(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        let applied = match &mut *conn {
+            DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Postgres(conn) => conn.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|error| StoreError::Migration(error.to_string()))?;
+        Ok(applied.iter().map(ToString::to_string).collect())
+    }
+
+    /// Migrations not yet applied.
+    pub fn pending_migrations(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        let pending = match &mut *conn {
+            DbConnection::Sqlite(conn) => conn.pending_migrations(SQLITE_MIGRATIONS).map(migration_names),
+            DbConnection::Postgres(conn) => conn.pending_migrations(POSTGRES_MIGRATIONS).map(migration_names),
+        }
+        .map_err(|error| StoreError::Migration(error.to_string()))?;
+        Ok(pending)
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats { connections: state.connections, idle: state.idle_connections, max_size: self.pool.max_size() }
+    }
+}
+
+fn migration_names<DB: diesel::backend::Backend>(
+    pending: Vec<Box<dyn diesel::migration::Migration<DB>>>,
+) -> Vec<String> {
+    pending.iter().map(|migration| migration.name().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_supported_urls() {
+        assert_eq!(DatabaseUrl::parse("postgres://postgres@127.0.0.1/test").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u:p@h/db").unwrap().backend(), Backend::Postgres);
+        let dir = std::env::temp_dir();
+        let url = format!("sqlite://{}/emsp.sqlite", dir.display());
+        assert_eq!(DatabaseUrl::parse(&url).unwrap(), DatabaseUrl::Sqlite(dir.join("emsp.sqlite")));
+    }
+
+    #[test]
+    fn rejects_unknown_schemes_and_missing_folders() {
+        let err = DatabaseUrl::parse("mysql://root@localhost/emsp").unwrap_err().to_string();
+        assert!(err.contains("\"mysql\" is not supported"), "{err}");
+        assert!(DatabaseUrl::parse("/var/lib/emsp.sqlite").is_err(), "a bare path has no scheme");
+        let err = DatabaseUrl::parse("sqlite:///no/such/folder/emsp.sqlite").unwrap_err().to_string();
+        assert!(err.contains("/no/such/folder") && err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        let url = DatabaseUrl::parse("postgres://emsp:s3cret@db:5432/emsp").unwrap();
+        assert_eq!(url.redacted(), "postgres://emsp:***@db:5432/emsp");
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,338 @@
+//! Locations with their EVSEs and connectors.
+//!
+//! A location is stored as three kinds of rows: the location (columns for filters plus its JSON
+//! document without EVSEs), one row per EVSE (status and power columns plus the EVSE's document
+//! with its connectors) and one row per connector (columns only, for SQL-side filters). A status
+//! change then rewrites one small EVSE row, not the whole location.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use emsp_domain::{Evse, EvseStatus, EvseUid, Location};
+use serde_json::json;
+
+use crate::change_feed::{self, ChangeKind};
+use crate::database::{DbConnection, Store, per_backend, write_transaction};
+use crate::documents::{content_hash, from_document, to_document};
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{connectors, evses, locations};
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Created,
+    Updated,
+    /// The content was the same as stored (apart from `last_updated`): nothing was written.
+    Unchanged,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = locations)]
+struct LocationRow<'a> {
+    key: &'a str,
+    country_code: &'a str,
+    party_id: &'a str,
+    location_id: &'a str,
+    partner_id: Option<&'a str>,
+    name: Option<&'a str>,
+    address: &'a str,
+    city: &'a str,
+    postal_code: Option<&'a str>,
+    country: &'a str,
+    latitude: f64,
+    longitude: f64,
+    time_zone: Option<&'a str>,
+    publish: bool,
+    last_updated: NaiveDateTime,
+    content_hash: &'a str,
+    document: &'a str,
+    stored_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = evses)]
+struct EvseRow {
+    location_key: String,
+    uid: String,
+    position: i32,
+    evse_id: Option<String>,
+    status: String,
+    capabilities: String,
+    max_power_kw: f64,
+    last_updated: NaiveDateTime,
+    document: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = connectors)]
+struct ConnectorRow {
+    location_key: String,
+    evse_uid: String,
+    connector_id: String,
+    standard: String,
+    format: String,
+    power_type: String,
+    max_voltage: i32,
+    max_amperage: i32,
+    max_electric_power: Option<i32>,
+    max_power_kw: f64,
+    tariff_ids: String,
+    last_updated: NaiveDateTime,
+}
+
+fn evse_rows(location_key: &str, evse_list: &[Evse]) -> StoreResult<(Vec<EvseRow>, Vec<ConnectorRow>)> {
+    let mut evse_rows = Vec::with_capacity(evse_list.len());
+    let mut connector_rows = Vec::new();
+    for (position, evse) in evse_list.iter().enumerate() {
+        let uid = evse.uid.key();
+        for connector in &evse.connectors {
+            connector_rows.push(ConnectorRow {
+                location_key: location_key.to_owned(),
+                evse_uid: uid.clone(),
+                connector_id: connector.id.key(),
+                standard: connector.standard.to_string(),
+                format: connector.format.to_string(),
+                power_type: connector.power_type.to_string(),
+                max_voltage: i32::try_from(connector.max_voltage).unwrap_or(i32::MAX),
+                max_amperage: i32::try_from(connector.max_amperage).unwrap_or(i32::MAX),
+                max_electric_power: connector.max_electric_power.map(|w| i32::try_from(w).unwrap_or(i32::MAX)),
+                max_power_kw: connector.max_power_kw(),
+                tariff_ids: to_document(&connector.tariff_ids)?,
+                last_updated: connector.last_updated.naive_utc(),
+            });
+        }
+        evse_rows.push(EvseRow {
+            location_key: location_key.to_owned(),
+            uid,
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            evse_id: evse.evse_id.clone(),
+            status: evse.status.to_string(),
+            capabilities: to_document(&evse.capabilities)?,
+            max_power_kw: evse.max_power_kw(),
+            last_updated: evse.last_updated.naive_utc(),
+            document: to_document(evse)?,
+        });
+    }
+    Ok((evse_rows, connector_rows))
+}
+
+fn replace_children(conn: &mut DbConnection, key: &str, evse_list: &[Evse]) -> StoreResult<()> {
+    diesel::delete(connectors::table.filter(connectors::location_key.eq(key))).execute(conn)?;
+    diesel::delete(evses::table.filter(evses::location_key.eq(key))).execute(conn)?;
+    let (evse_rows, connector_rows) = evse_rows(key, evse_list)?;
+    // Bounded batches: SQLite allows at most 32,766 bound parameters per statement.
+    for chunk in evse_rows.chunks(500) {
+        per_backend!(conn, |c| diesel::insert_into(evses::table).values(chunk).execute(c))?;
+    }
+    for chunk in connector_rows.chunks(500) {
+        per_backend!(conn, |c| diesel::insert_into(connectors::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+/// The stored form of a location: its document holds everything but the EVSEs.
+fn location_document(location: &Location) -> StoreResult<String> {
+    let mut bare = location.clone();
+    bare.evses.clear();
+    to_document(&bare)
+}
+
+#[derive(Queryable)]
+struct StoredLocation {
+    key: String,
+    last_updated: NaiveDateTime,
+    document: String,
+}
+
+fn assemble(row: StoredLocation, evse_documents: Vec<(String, String)>) -> StoreResult<Location> {
+    let mut location: Location = from_document(&row.key, &row.document)?;
+    location.last_updated = DateTime::from_naive_utc_and_offset(row.last_updated, Utc);
+    location.evses = Vec::with_capacity(evse_documents.len());
+    for (uid, document) in evse_documents {
+        location.evses.push(from_document(&format!("{}/{uid}", row.key), &document)?);
+    }
+    Ok(location)
+}
+
+impl Store {
+    /// Creates or replaces a location with its EVSEs and connectors, and records the change in the
+    /// feed. A location whose content equals what is stored is not written at all.
+    pub fn upsert_location(&self, location: &Location, partner_id: Option<&str>) -> StoreResult<WriteOutcome> {
+        location.validate()?;
+        let key = location.key();
+        let hash = content_hash(location)?;
+        let document = location_document(location)?;
+        let now = Utc::now().naive_utc();
+        let country_code = location.party.country_code.as_str();
+        let party_id = location.party.party_id.as_str();
+        let row = LocationRow {
+            key: &key,
+            country_code,
+            party_id,
+            location_id: location.id.as_str(),
+            partner_id,
+            name: location.name.as_deref(),
+            address: &location.address,
+            city: &location.city,
+            postal_code: location.postal_code.as_deref(),
+            country: &location.country,
+            latitude: location.coordinates.latitude,
+            longitude: location.coordinates.longitude,
+            time_zone: location.time_zone.as_deref(),
+            publish: location.publish,
+            last_updated: location.last_updated.naive_utc(),
+            content_hash: &hash,
+            document: &document,
+            stored_at: now,
+        };
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        write_transaction(conn, |conn| {
+            let stored_hash: Option<String> =
+                locations::table.find(&key).select(locations::content_hash).first(conn).optional()?;
+            let outcome = match stored_hash {
+                Some(stored) if stored == hash => return Ok(WriteOutcome::Unchanged),
+                Some(_) => WriteOutcome::Updated,
+                None => WriteOutcome::Created,
+            };
+            // A native upsert: two writers of the same new location must not both insert.
+            per_backend!(conn, |c| diesel::insert_into(locations::table)
+                .values(&row)
+                .on_conflict(locations::key)
+                .do_update()
+                .set(&row)
+                .execute(c))?;
+            replace_children(conn, &key, &location.evses)?;
+            change_feed::append(conn, ChangeKind::LocationUpserted, &key, json!({}))?;
+            Ok(outcome)
+        })
+    }
+
+    /// A location with its EVSEs, by key (`CC*PID*ID`, any case).
+    pub fn get_location(&self, key: &str) -> StoreResult<Option<Location>> {
+        let key = key.to_ascii_uppercase();
+        let mut conn = self.conn()?;
+        let row: Option<StoredLocation> = locations::table
+            .find(&key)
+            .select((locations::key, locations::last_updated, locations::document))
+            .first(&mut *conn)
+            .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let evse_documents: Vec<(String, String)> = evses::table
+            .filter(evses::location_key.eq(&key))
+            .order(evses::position.asc())
+            .select((evses::uid, evses::document))
+            .load(&mut *conn)?;
+        assemble(row, evse_documents).map(Some)
+    }
+
+    /// Locations ordered by key, after `after_key`: pages for the search index's bulk load.
+    pub fn locations_page(&self, after_key: Option<&str>, limit: i64) -> StoreResult<Vec<Location>> {
+        let mut conn = self.conn()?;
+        let mut query = locations::table
+            .select((locations::key, locations::last_updated, locations::document))
+            .order(locations::key.asc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after_key {
+            query = query.filter(locations::key.gt(after.to_owned()));
+        }
+        let rows: Vec<StoredLocation> = query.load(&mut *conn)?;
+        let keys: Vec<&str> = rows.iter().map(|row| row.key.as_str()).collect();
+        let mut evse_documents: Vec<(String, String, String)> = Vec::new();
+        // Bounded IN lists keep every statement under the bound-parameter limits.
+        for chunk in keys.chunks(500) {
+            let mut part: Vec<(String, String, String)> = evses::table
+                .filter(evses::location_key.eq_any(chunk))
+                .order((evses::location_key.asc(), evses::position.asc()))
+                .select((evses::location_key, evses::uid, evses::document))
+                .load(&mut *conn)?;
+            evse_documents.append(&mut part);
+        }
+        let mut evse_iter = evse_documents.into_iter().peekable();
+        let mut page = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut own = Vec::new();
+            while let Some((location_key, _, _)) = evse_iter.peek() {
+                if *location_key != row.key {
+                    break;
+                }
+                if let Some((_, uid, document)) = evse_iter.next() {
+                    own.push((uid, document));
+                }
+            }
+            page.push(assemble(row, own)?);
+        }
+        Ok(page)
+    }
+
+    pub fn count_locations(&self) -> StoreResult<i64> {
+        let mut conn = self.conn()?;
+        Ok(locations::table.count().get_result(&mut *conn)?)
+    }
+
+    /// Deletes a location and its EVSEs; `false` when there was none.
+    pub fn remove_location(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_ascii_uppercase();
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        write_transaction(conn, |conn| {
+            diesel::delete(connectors::table.filter(connectors::location_key.eq(&key))).execute(conn)?;
+            diesel::delete(evses::table.filter(evses::location_key.eq(&key))).execute(conn)?;
+            let deleted = diesel::delete(locations::table.find(&key)).execute(conn)?;
+            if deleted == 0 {
+                return Ok(false);
+            }
+            change_feed::append(conn, ChangeKind::LocationRemoved, &key, json!({}))?;
+            Ok(true)
+        })
+    }
+
+    /// Sets an EVSE's live status. Bumps the EVSE's and the location's `last_updated` (a child's
+    /// change is a change of its parent). Writes nothing when the status is already the same.
+    pub fn set_evse_status(
+        &self,
+        location_key: &str,
+        evse_uid: &EvseUid,
+        status: &EvseStatus,
+        at: DateTime<Utc>,
+    ) -> StoreResult<WriteOutcome> {
+        let location_key = location_key.to_ascii_uppercase();
+        let uid = evse_uid.key();
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        write_transaction(conn, |conn| {
+            let stored: Option<(String, String)> = evses::table
+                .find((&location_key, &uid))
+                .select((evses::status, evses::document))
+                .first(conn)
+                .optional()?;
+            let Some((stored_status, document)) = stored else {
+                return Err(StoreError::NotFound(format!("EVSE {uid} of location {location_key}")));
+            };
+            if stored_status == status.as_str() {
+                return Ok(WriteOutcome::Unchanged);
+            }
+            let mut evse: Evse = from_document(&format!("{location_key}/{uid}"), &document)?;
+            evse.status = status.clone();
+            evse.last_updated = at;
+            let at = at.naive_utc();
+            diesel::update(evses::table.find((&location_key, &uid)))
+                .set((
+                    evses::status.eq(status.as_str()),
+                    evses::last_updated.eq(at),
+                    evses::document.eq(to_document(&evse)?),
+                ))
+                .execute(conn)?;
+            diesel::update(locations::table.find(&location_key).filter(locations::last_updated.lt(at)))
+                .set(locations::last_updated.eq(at))
+                .execute(conn)?;
+            change_feed::append(
+                conn,
+                ChangeKind::EvseStatus,
+                &location_key,
+                json!({ "evse_uid": evse.uid.as_str(), "status": status.as_str() }),
+            )?;
+            Ok(WriteOutcome::Updated)
+        })
+    }
+}

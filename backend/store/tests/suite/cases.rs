@@ -1,0 +1,309 @@
+//! The cases of the repository suite; each runs on every backend.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use diesel::prelude::*;
+use emsp_domain::{EvseStatus, EvseUid};
+use emsp_store::schema::{connectors, evses, partners};
+use emsp_store::{
+    ChangeKind, Endpoint, NewPartner, PartnerParty, PartnerStatus, Registration, Store, StoreError, WriteOutcome,
+};
+
+use crate::fixtures::{at, location, tariff};
+
+fn feed_kinds(store: &Store) -> Vec<(ChangeKind, String)> {
+    store.changes_since(0, 1000).unwrap().into_iter().map(|c| (c.kind, c.entity_key)).collect()
+}
+
+pub fn migrations_are_applied_once(store: &Store) {
+    assert!(store.pending_migrations().unwrap().is_empty());
+    assert!(store.migrate().unwrap().is_empty(), "a second run applies nothing");
+}
+
+pub fn location_round_trips_with_evse_order_and_case_insensitive_key(store: &Store) {
+    let loc = location("loc-1", 52.3791, 4.9003);
+    assert_eq!(store.upsert_location(&loc, None).unwrap(), WriteOutcome::Created);
+    let stored = store.get_location("nl*abc*LOC-1").unwrap().expect("found by any case");
+    assert_eq!(stored, loc, "every field survives, EVSEs in the partner's order, unknown enum values kept");
+    assert_eq!(store.count_locations().unwrap(), 1);
+    assert!(store.get_location("NL*ABC*nope").unwrap().is_none());
+}
+
+pub fn rewriting_the_same_content_is_skipped(store: &Store) {
+    let mut loc = location("loc-1", 52.0, 4.0);
+    store.upsert_location(&loc, None).unwrap();
+    loc.last_updated = at(3600);
+    loc.evses[0].last_updated = at(3600);
+    assert_eq!(store.upsert_location(&loc, None).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(feed_kinds(store).len(), 1, "no change event for a write that changed nothing");
+    loc.name = Some("Renamed".into());
+    assert_eq!(store.upsert_location(&loc, None).unwrap(), WriteOutcome::Updated);
+    assert_eq!(feed_kinds(store).len(), 2);
+    assert_eq!(store.get_location(&loc.key()).unwrap().unwrap().name.as_deref(), Some("Renamed"));
+}
+
+pub fn update_replaces_evses_and_connectors(store: &Store) {
+    let mut loc = location("loc-1", 52.0, 4.0);
+    store.upsert_location(&loc, None).unwrap();
+    loc.evses.remove(1);
+    loc.evses[0].connectors[0].max_electric_power = Some(300_000);
+    store.upsert_location(&loc, None).unwrap();
+    let stored = store.get_location(&loc.key()).unwrap().unwrap();
+    assert_eq!(stored.evses.len(), 1);
+    assert_eq!(stored.max_power_kw(), 300.0);
+    let mut conn = store.conn().unwrap();
+    let evse_count: i64 = evses::table.count().get_result(&mut *conn).unwrap();
+    let connector_rows: Vec<(String, f64)> =
+        connectors::table.select((connectors::evse_uid, connectors::max_power_kw)).load(&mut *conn).unwrap();
+    assert_eq!(evse_count, 1, "EVSE rows of the old version are gone");
+    assert_eq!(connector_rows, vec![("2".to_owned(), 300.0)], "connector rows follow the new version");
+}
+
+pub fn invalid_location_is_rejected_and_nothing_is_stored(store: &Store) {
+    let mut loc = location("loc-1", 52.0, 4.0);
+    loc.coordinates.latitude = 0.0;
+    loc.coordinates.longitude = 0.0;
+    let err = store.upsert_location(&loc, None).unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(ref e) if e.field == "coordinates"), "{err}");
+    assert_eq!(store.count_locations().unwrap(), 0);
+    assert!(feed_kinds(store).is_empty());
+}
+
+pub fn evse_status_change_bumps_the_location_and_feeds_the_index(store: &Store) {
+    let loc = location("loc-1", 52.0, 4.0);
+    store.upsert_location(&loc, None).unwrap();
+    let uid = EvseUid::new("2").unwrap();
+    let outcome = store.set_evse_status("nl*abc*loc-1", &uid, &EvseStatus::Charging, at(60)).unwrap();
+    assert_eq!(outcome, WriteOutcome::Updated);
+    let stored = store.get_location(&loc.key()).unwrap().unwrap();
+    assert_eq!(stored.evses[0].status, EvseStatus::Charging);
+    assert_eq!(stored.evses[0].last_updated, at(60));
+    assert_eq!(stored.last_updated, at(60), "a child's change bumps its parent");
+
+    let last = store.changes_since(0, 100).unwrap().pop().unwrap();
+    assert_eq!(last.kind, ChangeKind::EvseStatus);
+    assert_eq!(last.entity_key, "NL*ABC*LOC-1");
+    assert_eq!(last.payload["evse_uid"], "2");
+    assert_eq!(last.payload["status"], "CHARGING");
+
+    let again = store.set_evse_status(&loc.key(), &uid, &EvseStatus::Charging, at(120)).unwrap();
+    assert_eq!(again, WriteOutcome::Unchanged);
+    let err =
+        store.set_evse_status(&loc.key(), &EvseUid::new("9").unwrap(), &EvseStatus::Available, at(1)).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+pub fn removing_a_location_feeds_the_index(store: &Store) {
+    let loc = location("loc-1", 52.0, 4.0);
+    store.upsert_location(&loc, None).unwrap();
+    assert!(store.remove_location("NL*ABC*loc-1").unwrap());
+    assert!(!store.remove_location("NL*ABC*loc-1").unwrap());
+    assert!(store.get_location(&loc.key()).unwrap().is_none());
+    let mut conn = store.conn().unwrap();
+    let left: i64 = evses::table.count().get_result(&mut *conn).unwrap();
+    assert_eq!(left, 0);
+    let kinds: Vec<ChangeKind> = feed_kinds(store).into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(kinds, vec![ChangeKind::LocationUpserted, ChangeKind::LocationRemoved]);
+}
+
+pub fn locations_page_walks_every_location_once(store: &Store) {
+    for i in 0..23 {
+        store.upsert_location(&location(&format!("L{i:02}"), 50.0 + f64::from(i) / 100.0, 4.0), None).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.locations_page(after.as_deref(), 5).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for loc in &page {
+            assert_eq!(loc.evses.len(), 2, "each location comes with its own EVSEs");
+        }
+        after = page.last().map(|loc| loc.key());
+        seen.extend(page.into_iter().map(|loc| loc.key()));
+    }
+    let unique: BTreeSet<_> = seen.iter().collect();
+    assert_eq!(seen.len(), 23);
+    assert_eq!(unique.len(), 23);
+}
+
+pub fn change_feed_is_resumable_and_prunable(store: &Store) {
+    for i in 0..5 {
+        store.upsert_location(&location(&format!("L{i}"), 51.0, 4.0 + f64::from(i) / 10.0), None).unwrap();
+    }
+    let all = store.changes_since(0, 100).unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "strictly increasing");
+    assert_eq!(store.latest_change_seq().unwrap(), all[4].seq);
+    let rest = store.changes_since(all[1].seq, 100).unwrap();
+    assert_eq!(rest.iter().map(|c| c.seq).collect::<Vec<_>>(), all[2..].iter().map(|c| c.seq).collect::<Vec<_>>());
+    assert_eq!(store.changes_since(all[1].seq, 2).unwrap().len(), 2, "limit is honoured");
+    assert_eq!(store.prune_changes(all[2].seq).unwrap(), 3);
+    assert_eq!(store.changes_since(0, 100).unwrap().len(), 2);
+    assert_eq!(store.latest_change_seq().unwrap(), all[4].seq);
+}
+
+/// A follower that tails the feed by sequence number while writers commit concurrently must see
+/// every change: on PostgreSQL this fails without the advisory lock around appends.
+pub fn concurrent_writers_never_let_a_follower_skip_a_change(store: &Store) {
+    let writers: u32 = 4;
+    let per_writer: u32 = 25;
+    let done = Arc::new(AtomicBool::new(false));
+    let follower = {
+        let store = store.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let batch = store.changes_since(last, 1000).unwrap();
+                if let Some(change) = batch.last() {
+                    last = change.seq;
+                }
+                seen.extend(batch.into_iter().map(|c| c.seq));
+                if finished {
+                    return seen;
+                }
+            }
+        })
+    };
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..per_writer {
+                    let loc = location(&format!("W{w}-{i}"), 48.0 + f64::from(w), 2.0 + f64::from(i) / 100.0);
+                    store.upsert_location(&loc, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = follower.join().unwrap();
+    let all: Vec<i64> = store.changes_since(0, 10_000).unwrap().into_iter().map(|c| c.seq).collect();
+    assert_eq!(all.len(), (writers * per_writer) as usize);
+    assert_eq!(seen, all, "the follower saw every change, in order, exactly once");
+}
+
+pub fn tariff_round_trip_and_unchanged_skip(store: &Store) {
+    let mut t = tariff("t-1", "0.35");
+    assert_eq!(store.upsert_tariff(&t, None).unwrap(), WriteOutcome::Created);
+    assert_eq!(store.get_tariff("NL*ABC*T-1").unwrap().unwrap(), t);
+    t.last_updated = at(99);
+    assert_eq!(store.upsert_tariff(&t, None).unwrap(), WriteOutcome::Unchanged);
+    let t2 = tariff("t-1", "0.39");
+    assert_eq!(store.upsert_tariff(&t2, None).unwrap(), WriteOutcome::Updated);
+    assert_eq!(
+        store.get_tariff("nl*abc*t-1").unwrap().unwrap().elements[0].price_components[0].price.to_string(),
+        "0.39"
+    );
+    assert_eq!(store.tariffs_page(None, 10).unwrap().len(), 1);
+    assert!(store.remove_tariff("NL*ABC*T-1").unwrap());
+    assert!(store.get_tariff("NL*ABC*T-1").unwrap().is_none());
+    let kinds: Vec<ChangeKind> = feed_kinds(store).into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(kinds, vec![ChangeKind::TariffUpserted, ChangeKind::TariffUpserted, ChangeKind::TariffRemoved]);
+}
+
+pub fn partner_tokens_are_hashed_and_sealed(store: &Store) {
+    let partner = store
+        .create_partner(&NewPartner {
+            name: "Example CPO",
+            status: PartnerStatus::Invited,
+            versions_url: None,
+            incoming_token: Some("token-a-secret"),
+            outgoing_token: Some("token-b-secret"),
+        })
+        .unwrap();
+    assert_eq!(partner.status, PartnerStatus::Invited);
+    assert!(partner.has_outgoing_token());
+    assert_eq!(store.find_partner_by_token("token-a-secret").unwrap().unwrap().id, partner.id);
+    assert!(store.find_partner_by_token("TOKEN-A-SECRET").unwrap().is_none(), "tokens are case-sensitive");
+    assert_eq!(store.outgoing_token(&partner.id).unwrap().as_deref(), Some("token-b-secret"));
+
+    let mut conn = store.conn().unwrap();
+    let (hash, sealed): (Option<String>, Option<Vec<u8>>) = partners::table
+        .find(&partner.id)
+        .select((partners::incoming_token_hash, partners::outgoing_token_enc))
+        .first(&mut *conn)
+        .unwrap();
+    let hash = hash.unwrap();
+    let sealed = sealed.unwrap();
+    assert_eq!(hash.len(), 64);
+    assert!(!hash.contains("token-a"));
+    assert!(!sealed.windows(14).any(|w| w == b"token-b-secret"), "stored encrypted, not in plain text");
+}
+
+pub fn partner_registration_parties_and_pull_status(store: &Store) {
+    let partner = store
+        .create_partner(&NewPartner {
+            name: "Hub",
+            status: PartnerStatus::Invited,
+            versions_url: None,
+            incoming_token: Some("a"),
+            outgoing_token: None,
+        })
+        .unwrap();
+    let endpoints = vec![Endpoint {
+        identifier: "locations".into(),
+        role: Some("SENDER".into()),
+        url: "https://cpo.example/ocpi/2.2.1/locations".into(),
+    }];
+    store
+        .register_partner(
+            &partner.id,
+            &Registration {
+                versions_url: "https://cpo.example/ocpi/versions",
+                version: "2.2.1",
+                endpoints: &endpoints,
+                incoming_token: "c",
+                outgoing_token: "b",
+            },
+        )
+        .unwrap();
+    assert!(store.find_partner_by_token("a").unwrap().is_none(), "token A stops working once C is issued");
+    let registered = store.find_partner_by_token("c").unwrap().unwrap();
+    assert_eq!(registered.status, PartnerStatus::Registered);
+    assert_eq!(registered.version.as_deref(), Some("2.2.1"));
+    assert_eq!(registered.endpoints, endpoints);
+
+    let parties = vec![
+        PartnerParty {
+            country_code: "nl".into(),
+            party_id: "abc".into(),
+            role: "CPO".into(),
+            name: None,
+            status: "CONNECTED".into(),
+        },
+        PartnerParty {
+            country_code: "DE".into(),
+            party_id: "XYZ".into(),
+            role: "CPO".into(),
+            name: Some("X".into()),
+            status: "OFFLINE".into(),
+        },
+    ];
+    store.set_partner_parties(&partner.id, &parties).unwrap();
+    let stored = store.partner_parties(&partner.id).unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!((stored[1].country_code.as_str(), stored[1].party_id.as_str()), ("NL", "ABC"), "normalised upper case");
+
+    store.record_pull(&partner.id, Some("timeout after 30 s")).unwrap();
+    let failed = store.get_partner(&partner.id).unwrap().unwrap();
+    assert_eq!(failed.last_error.as_deref(), Some("timeout after 30 s"));
+    assert!(failed.last_pull_at.is_none());
+    store.record_pull(&partner.id, None).unwrap();
+    let ok = store.get_partner(&partner.id).unwrap().unwrap();
+    assert!(ok.last_pull_at.is_some() && ok.last_error.is_none());
+
+    assert!(store.unregister_partner(&partner.id).unwrap());
+    assert!(store.find_partner_by_token("c").unwrap().is_none());
+    assert_eq!(store.outgoing_token(&partner.id).unwrap(), None);
+    assert_eq!(store.list_partners().unwrap().len(), 1);
+}
