@@ -1,1 +1,5 @@
-fn main() {}
+//! The `emsp` binary.
+
+fn main() -> std::process::ExitCode {
+    emsp_server::cli::main()
+}

@@ -15,6 +15,7 @@ pub mod testing;
 pub use change_feed::{Change, ChangeKind};
 pub use crypto::{TokenCipher, generate_token, hash_token};
 pub use database::{Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolStats, Store, StoreOptions};
+pub use diesel::result::Error as DieselError;
 pub use error::{StoreError, StoreResult};
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};

@@ -1,1 +1,5 @@
+//! The end-to-end suite: one test binary, the real server over real HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod health;

@@ -1,0 +1,165 @@
+//! Start-up and shutdown of the server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use emsp_store::{DatabaseUrl, Store, StoreOptions, TokenCipher};
+
+use crate::config::{Config, DatabaseConfig};
+use crate::health::Readiness;
+use crate::metrics::{self, Metrics};
+use crate::router;
+
+/// What every handler can reach. Passed as `web::Data<AppState>`, never a global.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub readiness: Arc<Readiness>,
+}
+
+/// How to run, beyond the configuration.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stop gracefully on SIGTERM/SIGINT. Off in tests that run servers inside the test process.
+    pub handle_signals: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { handle_signals: true }
+    }
+}
+
+/// A server that accepts connections.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    pub store: Store,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Waits until the server stops (on a signal, or after [`RunningServer::stop`]).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?.context("server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.handle.stop(true).await;
+        self.wait().await
+    }
+}
+
+/// Opens the store the configuration names; the default SQLite file's folder is created.
+pub fn open_store(config: &DatabaseConfig) -> anyhow::Result<Store> {
+    let url = match &config.url {
+        Some(url) => DatabaseUrl::parse(url)?,
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data folder {}", config.data_dir.display()))?;
+            DatabaseUrl::sqlite(&config.default_sqlite_path())?
+        }
+    };
+    let cipher = match &config.secret_key {
+        Some(key) => Some(TokenCipher::from_base64(key)?),
+        None => None,
+    };
+    let mut options = StoreOptions::new(url);
+    options.pool_size = config.pool_size;
+    options.connect_timeout = config.connect_timeout();
+    options.cipher = cipher;
+    Ok(Store::open(options)?)
+}
+
+/// Retries an unreachable database with exponential backoff, then gives up with a clear error.
+pub async fn wait_for_database(store: &Store, config: &DatabaseConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        let probe = store.clone();
+        let timeout = config.connect_timeout();
+        let result =
+            tokio::task::spawn_blocking(move || probe.ping(timeout)).await.context("database probe panicked")?;
+        let error = match result {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if started.elapsed() >= config.startup_timeout() {
+            anyhow::bail!(
+                "database {} is unreachable after {} attempts in {} s: {error}",
+                store.url().redacted(),
+                attempt,
+                started.elapsed().as_secs()
+            );
+        }
+        tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, %error, database = %store.url().redacted(), "database unreachable, retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+        attempt += 1;
+    }
+}
+
+/// Connects to the database (retrying), migrates it, loads what must be in memory, and starts
+/// serving HTTP. Returns once the server accepts connections.
+pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<RunningServer> {
+    let config = Arc::new(config);
+    let store = open_store(&config.database)?;
+    tracing::info!(database = %store.url().redacted(), "connecting to the database");
+    wait_for_database(&store, &config.database).await?;
+    let migrating = store.clone();
+    let applied = tokio::task::spawn_blocking(move || migrating.migrate()).await.context("migration panicked")??;
+    tracing::info!(applied = ?applied, "database migrated");
+
+    let readiness = Arc::new(Readiness::default());
+    // The search index (issue 3) loads here; until it exists there is nothing to wait for.
+    readiness.set_search_index_loaded();
+
+    let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
+    let state = web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, readiness });
+    let listener = TcpListener::bind(config.server.listen)
+        .with_context(|| format!("cannot listen on {} (EMSP_LISTEN)", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let max_body = config.server.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(max_body))
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(from_fn(metrics::observe))
+            .configure(router::routes)
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(config.server.shutdown_timeout_s)
+    .listen(listener)?;
+    if let Some(workers) = config.server.workers {
+        server = server.workers(workers.max(1));
+    }
+    if !options.handle_signals {
+        server = server.disable_signals();
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    let public_url = if config.server.listen.port() == 0 && config.server.public_url.is_none() {
+        format!("http://{addr}")
+    } else {
+        config.server.public_url()
+    };
+    tracing::info!(%addr, public_url = %public_url, "listening");
+    Ok(RunningServer { addr, public_url, store, handle, task })
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({ "error": "not found" }))
+}

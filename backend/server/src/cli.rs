@@ -1,0 +1,124 @@
+//! The command line of `emsp`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use emsp_store::TokenCipher;
+
+use crate::app::{self, RunOptions};
+use crate::config::Config;
+use crate::telemetry;
+
+/// The backend of an e-mobility service provider: charger search, roaming, charging, billing.
+#[derive(Debug, Parser)]
+#[command(name = "emsp", version, about)]
+pub struct Cli {
+    /// TOML configuration file (also `EMSP_CONFIG`); environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Run the whole product locally: SQLite in ./data (or EMSP_DATA_DIR) and demo data.
+    Demo,
+    /// Print the effective configuration (secrets redacted) and exit.
+    Config,
+}
+
+/// Parses the command line, runs the command and turns failures into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "exiting");
+            eprintln!("emsp: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env(cli.config.as_deref())?;
+    telemetry::init(&config.log)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    match cli.command {
+        Command::Serve => runtime.block_on(serve(config)),
+        Command::Migrate => runtime.block_on(migrate(config)),
+        Command::Demo => {
+            prepare_demo(&mut config)?;
+            runtime.block_on(serve(config))
+        }
+        Command::Config => {
+            print_config(&config)?;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = app::start(config, RunOptions::default()).await?;
+    eprintln!("emsp is listening on http://{} (public URL {})", server.addr, server.public_url);
+    eprintln!("  health:  {}/health", server.public_url);
+    eprintln!("  ready:   {}/ready", server.public_url);
+    eprintln!("  metrics: {}/metrics", server.public_url);
+    server.wait().await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = app::open_store(&config.database)?;
+    app::wait_for_database(&store, &config.database).await?;
+    let applied = tokio::task::spawn_blocking(move || store.migrate()).await.context("migration panicked")??;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for name in applied {
+        println!("applied {name}");
+    }
+    Ok(())
+}
+
+/// The demo runs on SQLite in the data folder whatever `DATABASE_URL` says, and keeps its own
+/// secret key there when `EMSP_SECRET_KEY` is not set (a demo has no secrets worth protecting).
+fn prepare_demo(config: &mut Config) -> anyhow::Result<()> {
+    config.database.url = None;
+    std::fs::create_dir_all(&config.database.data_dir)
+        .with_context(|| format!("cannot create data folder {}", config.database.data_dir.display()))?;
+    if config.database.secret_key.is_none() {
+        config.database.secret_key = Some(demo_secret_key(&config.database.data_dir)?);
+    }
+    Ok(())
+}
+
+fn demo_secret_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("demo-secret.key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    let key = TokenCipher::generate_key();
+    std::fs::write(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
+}
+
+fn print_config(config: &Config) -> anyhow::Result<()> {
+    let mut shown = config.clone();
+    let database_url = shown.database.url.take().map_or_else(
+        || format!("sqlite://{} (default)", config.database.default_sqlite_path().display()),
+        |url| emsp_store::DatabaseUrl::parse(&url).map_or_else(|e| format!("invalid: {e}"), |url| url.redacted()),
+    );
+    let secret = if shown.database.secret_key.take().is_some() { "set" } else { "not set" };
+    println!("{}", toml::to_string_pretty(&shown).context("cannot render the configuration")?);
+    println!("# DATABASE_URL = {database_url}");
+    println!("# EMSP_SECRET_KEY is {secret}");
+    Ok(())
+}

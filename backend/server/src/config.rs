@@ -1,0 +1,348 @@
+//! Configuration: one typed struct per concern.
+//!
+//! Sources, later ones winning: built-in defaults, an optional TOML file (`--config FILE` or
+//! `EMSP_CONFIG`), environment variables. Unknown keys in the file are rejected. Secrets
+//! (`DATABASE_URL`, which may hold a password, and `EMSP_SECRET_KEY`) are read from the environment
+//! only: the file has no field for them, so putting one there is an "unknown field" error.
+//!
+//! | variable | file key | default | meaning |
+//! |---|---|---|---|
+//! | `EMSP_LISTEN` | `server.listen` | `127.0.0.1:8080` | address the HTTP server binds |
+//! | `EMSP_PUBLIC_URL` | `server.public_url` | `http://` + listen | base URL partners and apps reach us at |
+//! | `EMSP_WORKERS` | `server.workers` | number of CPUs | HTTP worker threads |
+//! | `EMSP_SHUTDOWN_TIMEOUT_S` | `server.shutdown_timeout_s` | `30` | grace period for in-flight requests on SIGTERM/SIGINT |
+//! | `EMSP_MAX_BODY_BYTES` | `server.max_body_bytes` | `1048576` | largest accepted request body |
+//! | `DATABASE_URL` | (env only) | `sqlite://$EMSP_DATA_DIR/emsp.sqlite` | `sqlite://PATH` or `postgres://...` |
+//! | `EMSP_DATA_DIR` | `database.data_dir` | `./data` | folder of the default SQLite database (created if missing) |
+//! | `EMSP_DB_POOL_SIZE` | `database.pool_size` | `10` | largest number of database connections |
+//! | `EMSP_DB_CONNECT_TIMEOUT_S` | `database.connect_timeout_s` | `5` | wait for one connection before the database counts as down |
+//! | `EMSP_DB_STARTUP_TIMEOUT_S` | `database.startup_timeout_s` | `60` | how long start-up retries an unreachable database before giving up |
+//! | `EMSP_SECRET_KEY` | (env only) | none | base64 of 32 bytes; encrypts the tokens we hold for partners |
+//! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
+//! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration of a process.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `EMSP_LISTEN`: address to bind.
+    pub listen: SocketAddr,
+    /// `EMSP_PUBLIC_URL`: the base URL others reach us at; `None` means `http://` + `listen`.
+    pub public_url: Option<String>,
+    /// `EMSP_WORKERS`: HTTP worker threads; `None` means one per CPU.
+    pub workers: Option<usize>,
+    /// `EMSP_SHUTDOWN_TIMEOUT_S`: seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_s: u64,
+    /// `EMSP_MAX_BODY_BYTES`: largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            workers: None,
+            shutdown_timeout_s: 30,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// The database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL` (environment only): `None` means the SQLite file in `data_dir`.
+    #[serde(skip)]
+    pub url: Option<String>,
+    /// `EMSP_DATA_DIR`: folder of the default SQLite database.
+    pub data_dir: PathBuf,
+    /// `EMSP_DB_POOL_SIZE`.
+    pub pool_size: u32,
+    /// `EMSP_DB_CONNECT_TIMEOUT_S`.
+    pub connect_timeout_s: u64,
+    /// `EMSP_DB_STARTUP_TIMEOUT_S`.
+    pub startup_timeout_s: u64,
+    /// `EMSP_SECRET_KEY` (environment only).
+    #[serde(skip)]
+    pub secret_key: Option<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            data_dir: PathBuf::from("./data"),
+            pool_size: 10,
+            connect_timeout_s: 5,
+            startup_timeout_s: 60,
+            secret_key: None,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_s.max(1))
+    }
+
+    pub fn startup_timeout(&self) -> Duration {
+        Duration::from_secs(self.startup_timeout_s)
+    }
+
+    /// The default SQLite file when no `DATABASE_URL` is given.
+    pub fn default_sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("emsp.sqlite")
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `RUST_LOG` / `EMSP_LOG`: filter directives.
+    pub filter: String,
+    /// `EMSP_LOG_FORMAT`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { filter: "info".into(), format: LogFormat::Json }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "text" | "pretty" => Ok(LogFormat::Text),
+            other => Err(format!("{other:?} is not a log format (json or text)")),
+        }
+    }
+}
+
+/// The part of the configuration a TOML file may set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    server: ServerConfig,
+    database: DatabaseConfig,
+    log: LogConfig,
+}
+
+/// A configuration problem, naming the source that was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env { name: String, value: String, message: String },
+}
+
+impl Config {
+    /// Reads the configuration from the process environment and `file`.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Self::load(file, &env)
+    }
+
+    /// Defaults, then `file`, then `env`.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let file_path = file.map(Path::to_path_buf).or_else(|| env.get("EMSP_CONFIG").map(PathBuf::from));
+        let parsed = match &file_path {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.clone(),
+                    message: explain_file_error(&e.to_string()),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let mut config = Config { server: parsed.server, database: parsed.database, log: parsed.log };
+        let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
+
+        if let Some(value) = var("EMSP_LISTEN") {
+            config.server.listen = parse_env("EMSP_LISTEN", value)?;
+        }
+        if let Some(value) = var("EMSP_PUBLIC_URL") {
+            config.server.public_url = Some(value.clone());
+        }
+        if let Some(value) = var("EMSP_WORKERS") {
+            config.server.workers = Some(parse_env("EMSP_WORKERS", value)?);
+        }
+        if let Some(value) = var("EMSP_SHUTDOWN_TIMEOUT_S") {
+            config.server.shutdown_timeout_s = parse_env("EMSP_SHUTDOWN_TIMEOUT_S", value)?;
+        }
+        if let Some(value) = var("EMSP_MAX_BODY_BYTES") {
+            config.server.max_body_bytes = parse_env("EMSP_MAX_BODY_BYTES", value)?;
+        }
+        config.database.url = var("DATABASE_URL").cloned();
+        if let Some(value) = var("EMSP_DATA_DIR") {
+            config.database.data_dir = PathBuf::from(value);
+        }
+        if let Some(value) = var("EMSP_DB_POOL_SIZE") {
+            config.database.pool_size = parse_env("EMSP_DB_POOL_SIZE", value)?;
+        }
+        if let Some(value) = var("EMSP_DB_CONNECT_TIMEOUT_S") {
+            config.database.connect_timeout_s = parse_env("EMSP_DB_CONNECT_TIMEOUT_S", value)?;
+        }
+        if let Some(value) = var("EMSP_DB_STARTUP_TIMEOUT_S") {
+            config.database.startup_timeout_s = parse_env("EMSP_DB_STARTUP_TIMEOUT_S", value)?;
+        }
+        config.database.secret_key = var("EMSP_SECRET_KEY").cloned();
+        if let Some(value) = var("EMSP_LOG").or_else(|| var("RUST_LOG")) {
+            config.log.filter = value.clone();
+        }
+        if let Some(value) = var("EMSP_LOG_FORMAT") {
+            config.log.format = parse_env("EMSP_LOG_FORMAT", value)?;
+        }
+        if let Some(url) = &config.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Env {
+                name: "EMSP_PUBLIC_URL".into(),
+                value: url.clone(),
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        if config.database.pool_size == 0 {
+            return Err(ConfigError::Env {
+                name: "EMSP_DB_POOL_SIZE".into(),
+                value: "0".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(config)
+    }
+}
+
+fn parse_env<T: FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name: name.into(),
+        value: value.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Points operators who put a secret in the file to the environment variable.
+fn explain_file_error(message: &str) -> String {
+    if message.contains("unknown field `url`") {
+        return format!(
+            "{message}\nthe database URL may hold a password: set it in the DATABASE_URL environment variable"
+        );
+    }
+    if message.contains("unknown field `secret_key`") {
+        return format!("{message}\nsecrets are read from the environment only: set EMSP_SECRET_KEY");
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn write_file(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("emsp-config-{}.toml", uuid_like()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn uuid_like() -> u128 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.server.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(config.database.default_sqlite_path(), PathBuf::from("./data/emsp.sqlite"));
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let path =
+            write_file("[server]\nlisten = \"0.0.0.0:9000\"\nshutdown_timeout_s = 5\n[log]\nformat = \"text\"\n");
+        let config = Config::load(
+            Some(&path),
+            &env(&[("EMSP_LISTEN", "127.0.0.1:7000"), ("RUST_LOG", "debug"), ("DATABASE_URL", "postgres://x@y/z")]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.server.shutdown_timeout_s, 5, "the file sets what the environment does not");
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.log.filter, "debug");
+        assert_eq!(config.database.url.as_deref(), Some("postgres://x@y/z"));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_secrets_in_the_file_are_rejected() {
+        let typo = write_file("[server]\nlisen = \"0.0.0.0:9000\"\n");
+        let err = Config::load(Some(&typo), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("unknown field `lisen`"), "{err}");
+        let secret = write_file("[database]\nurl = \"postgres://u:pw@h/db\"\n");
+        let err = Config::load(Some(&secret), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL environment variable"), "{err}");
+        std::fs::remove_file(typo).unwrap();
+        std::fs::remove_file(secret).unwrap();
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let err = Config::load(None, &env(&[("EMSP_LISTEN", "localhost")])).unwrap_err().to_string();
+        assert!(err.contains("EMSP_LISTEN"), "{err}");
+        let err = Config::load(None, &env(&[("EMSP_PUBLIC_URL", "emsp.example")])).unwrap_err().to_string();
+        assert!(err.contains("http://"), "{err}");
+        let err = Config::load(None, &env(&[("EMSP_LOG_FORMAT", "xml")])).unwrap_err().to_string();
+        assert!(err.contains("EMSP_LOG_FORMAT"), "{err}");
+    }
+}

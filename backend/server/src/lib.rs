@@ -1,0 +1,13 @@
+//! The `emsp` server: configuration, command line, HTTP wiring, health and metrics, background jobs.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod health;
+pub mod metrics;
+mod router;
+pub mod telemetry;
+
+pub use app::{RunOptions, RunningServer, start};
+pub use config::Config;

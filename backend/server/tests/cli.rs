@@ -1,0 +1,147 @@
+//! The `emsp` binary as an operator uses it: help, migrations, bad configuration, the demo,
+//! graceful shutdown on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn emsp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_emsp"));
+    // The tests decide the database; the environment of the developer or CI does not leak in.
+    command.env_remove("DATABASE_URL").env_remove("EMSP_CONFIG").env("EMSP_LOG_FORMAT", "json").env("RUST_LOG", "info");
+    command
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("emsp-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let output = emsp().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = text(&output);
+    for command in ["serve", "migrate", "demo", "config"] {
+        assert!(help.contains(command), "{help}");
+        let sub = emsp().args([command, "--help"]).output().unwrap();
+        assert!(sub.status.success(), "{command} --help: {}", text(&sub));
+    }
+}
+
+#[test]
+fn unknown_database_scheme_is_a_clear_error() {
+    let output = emsp().arg("migrate").env("DATABASE_URL", "mysql://root@localhost/emsp").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output).contains("scheme \"mysql\" is not supported"), "{}", text(&output));
+}
+
+#[test]
+fn sqlite_in_a_missing_folder_is_an_error_not_a_new_database() {
+    let dir = temp_dir("missing");
+    let file = dir.join("nope").join("emsp.sqlite");
+    let output = emsp().arg("migrate").env("DATABASE_URL", format!("sqlite://{}", file.display())).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output).contains("does not exist"), "{}", text(&output));
+    assert!(!file.exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn migrate_applies_once() {
+    let dir = temp_dir("migrate");
+    let url = format!("sqlite://{}", dir.join("emsp.sqlite").display());
+    let first = emsp().arg("migrate").env("DATABASE_URL", &url).output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied"), "{}", text(&first));
+    let second = emsp().arg("migrate").env("DATABASE_URL", &url).output().unwrap();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"), "{}", text(&second));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_unreachable_database_is_retried_then_reported() {
+    let output = emsp()
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/emsp")
+        .env("EMSP_DB_STARTUP_TIMEOUT_S", "2")
+        .env("EMSP_DB_CONNECT_TIMEOUT_S", "1")
+        .env("EMSP_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let out = text(&output);
+    assert!(out.contains("retrying"), "backs off and retries: {out}");
+    assert!(out.contains("unreachable after"), "{out}");
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_rejected() {
+    let dir = temp_dir("config");
+    let file = dir.join("emsp.toml");
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:0\"\nworkerz = 3\n").unwrap();
+    let output = emsp().args(["--config", file.to_str().unwrap(), "config"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output).contains("unknown field `workerz`"), "{}", text(&output));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// The demo serves `/health` and `/ready` on SQLite in its data folder, and SIGTERM stops it
+/// gracefully with exit code 0.
+#[test]
+fn demo_serves_health_and_ready_and_stops_on_sigterm() {
+    let dir = temp_dir("demo");
+    let mut child = emsp()
+        .arg("demo")
+        .env("EMSP_DATA_DIR", dir.join("data"))
+        .env("EMSP_LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", "postgres://ignored-by-the-demo@127.0.0.1:1/x")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("emsp is listening on http://") {
+            addr = rest.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+    }
+    let addr = addr.expect("the demo prints where it listens");
+    assert_eq!(http_get(&addr, "/health").0, 200);
+    let (status, body) = http_get(&addr, "/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(dir.join("data").join("emsp.sqlite").exists(), "the demo uses SQLite in its data folder");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "graceful shutdown exits 0: {:?}", output.status);
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("\"message\":\"stopped\""), "{logs}");
+    assert!(logs.contains("\"request_id\""), "request logs carry the request id: {logs}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,79 @@
+//! The server under test.
+
+use std::collections::HashMap;
+
+use emsp_server::{Config, RunOptions, RunningServer};
+use emsp_store::testing::TestDb;
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server and its database; both go away when dropped or stopped.
+pub struct TestApp {
+    server: Option<RunningServer>,
+    db: TestDb,
+    pub base_url: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts a server on `backend`, or returns `None` for PostgreSQL when none is configured.
+    pub async fn start(backend: TestBackend) -> Option<Self> {
+        let db = match backend {
+            TestBackend::Sqlite => TestDb::sqlite(),
+            TestBackend::Postgres => TestDb::postgres()?,
+        };
+        let url = db.url().to_owned();
+        Some(Self::start_with_url(db, &url).await)
+    }
+
+    /// Starts a server whose `DATABASE_URL` is `url` (for instance through a [`crate::TcpProxy`]);
+    /// `db` is kept alive for the app's lifetime.
+    pub async fn start_with_url(db: TestDb, url: &str) -> Self {
+        let env: HashMap<String, String> = [
+            ("EMSP_LISTEN", "127.0.0.1:0"),
+            ("EMSP_WORKERS", "2"),
+            ("EMSP_SHUTDOWN_TIMEOUT_S", "2"),
+            ("EMSP_DB_CONNECT_TIMEOUT_S", "1"),
+            ("EMSP_DB_STARTUP_TIMEOUT_S", "5"),
+            ("EMSP_SECRET_KEY", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="),
+            ("DATABASE_URL", url),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let config = Config::load(None, &env).unwrap_or_else(|e| panic!("test config: {e}"));
+        let server = emsp_server::start(config, RunOptions { handle_signals: false })
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e:#}"));
+        let base_url = format!("http://{}", server.addr);
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|e| panic!("http client: {e}"));
+        Self { server: Some(server), db, base_url, client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub fn db(&self) -> &TestDb {
+        &self.db
+    }
+
+    /// Stops gracefully and waits for the server to finish.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.unwrap_or_else(|e| panic!("server did not stop cleanly: {e:#}"));
+        }
+    }
+}
