@@ -41,10 +41,17 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "exiting");
-            eprintln!("emsp: {error:#}");
+            say(&format!("emsp: {error:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// A line for the operator on stderr. A closed stderr (a supervisor that stopped reading) must not
+/// take the server down, so write errors are ignored, unlike `eprintln!`, which panics.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -68,10 +75,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = app::start(config, RunOptions::default()).await?;
-    eprintln!("emsp is listening on http://{} (public URL {})", server.addr, server.public_url);
-    eprintln!("  health:  {}/health", server.public_url);
-    eprintln!("  ready:   {}/ready", server.public_url);
-    eprintln!("  metrics: {}/metrics", server.public_url);
+    let banner = format!(
+        "emsp is listening on http://{addr} (public URL {url})\n  health:  {url}/health\n  ready:   {url}/ready\n  metrics: {url}/metrics",
+        addr = server.addr,
+        url = server.public_url
+    );
+    say(&banner);
     server.wait().await
 }
 

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -97,14 +96,13 @@ fn a_config_file_with_an_unknown_key_is_rejected() {
 }
 
 fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let response = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    })
 }
 
 /// The demo serves `/health` and `/ready` on SQLite in its data folder, and SIGTERM stops it
@@ -121,15 +119,17 @@ fn demo_serves_health_and_ready_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Keep draining stderr for the child's whole life, as a terminal would.
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut addr = None;
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("emsp is listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_owned);
-            break;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("emsp is listening on http://") {
+                let _ = sender.send(rest.split_whitespace().next().map(str::to_owned));
+            }
         }
-    }
+    });
+    let addr = receiver.recv_timeout(Duration::from_secs(60)).ok().flatten();
     let addr = addr.expect("the demo prints where it listens");
     assert_eq!(http_get(&addr, "/health").0, 200);
     let (status, body) = http_get(&addr, "/ready");
