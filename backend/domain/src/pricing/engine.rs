@@ -388,22 +388,29 @@ struct Line<'t> {
     billed_volume: Decimal,
 }
 
-/// The session's billable volume of each dimension rounds up to the step of the last period that
-/// priced it; the difference is billed in that period, at its price.
+/// `step_size` applies once per session to ENERGY, once to TIME and PARKING_TIME together, and
+/// once to reservation time: to the dimension of the last period of the group that was priced, whose
+/// session total is rounded up to that period's step, the difference billed in that period at its
+/// price. Charging time followed by paid parking is therefore billed exactly (`mod_cdrs`).
 fn apply_step_sizes(lines: &mut [Line<'_>]) {
-    for dimension in
-        [BilledDimension::Energy, BilledDimension::Time, BilledDimension::ParkingTime, BilledDimension::ReservationTime]
-    {
+    let groups: [&[BilledDimension]; 3] = [
+        &[BilledDimension::Energy],
+        &[BilledDimension::Time, BilledDimension::ParkingTime],
+        &[BilledDimension::ReservationTime],
+    ];
+    for group in groups {
+        let Some(last) = lines.iter().rposition(|l| group.contains(&l.dimension)) else { continue };
+        let dimension = lines[last].dimension;
         let Some(units) = dimension.step_units_per_volume_unit() else { continue };
         let total: Decimal = lines.iter().filter(|l| l.dimension == dimension).map(|l| l.volume).sum();
-        let Some(last) = lines.iter_mut().rev().find(|l| l.dimension == dimension) else { continue };
-        let step = Decimal::from(last.component.step_size.max(1));
+        let line = &mut lines[last];
+        let step = Decimal::from(line.component.step_size.max(1));
         // Rounding at 6 decimals first drops representation noise (0.0333… h is 120 s, not 121).
         let total_units = (total * units).round_dp(VOLUME_DECIMALS);
         let billed_units = (total_units / step).ceil() * step;
         let extra = billed_units / units - total;
         if extra > Decimal::ZERO {
-            last.billed_volume += extra;
+            line.billed_volume += extra;
         }
     }
 }

@@ -16,10 +16,13 @@
 //!   the end of the day, `end_date` is exclusive), `min/max_kwh` against the energy charged before
 //!   the period, `min/max_duration` against the session duration before the period (min inclusive,
 //!   max exclusive), power and current against what the period measured (see below).
-//! - `step_size` applies once per dimension and session: the billable volume of the dimension over
-//!   the whole session is rounded up to the step of the **last** period that priced it, and the extra
-//!   volume is billed in that period at its price. TIME and PARKING_TIME round separately (the
-//!   `mod_cdrs` examples; OCPI 2.3.0 corrected the `tariff_14` examples of 2.2.1 to agree).
+//! - `step_size` applies once per session for ENERGY and once for TIME and PARKING_TIME combined
+//!   (`mod_cdrs`): the session's total volume of the dimension of the **last** priced period of the
+//!   group is rounded up to that period's step, and the extra volume is billed in that period at its
+//!   price. So 4.3 + 1.1 kWh bill 5.5 kWh with a 500 Wh step, and 21 minutes of charging followed by
+//!   7 of parking bill 21 and 10 with 5-minute steps: charging followed by paid parking is never
+//!   rounded. (The `tariff_14` examples of 2.2.1 round charging plus parking together instead; OCPI
+//!   2.3.0 rewrote them to round the parking alone, as here.) Reservation time rounds on its own.
 //! - FLAT is charged once: in the first period where an element with a FLAT component applies.
 //! - Reservation periods (those with a `RESERVATION_TIME` dimension) are priced only by elements with
 //!   a `reservation` restriction; charging periods only by elements without. When the session has no
