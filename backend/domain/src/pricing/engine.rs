@@ -663,3 +663,292 @@ impl Warnings {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+    use rust_decimal_macros::dec;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::cdr::CdrDimension;
+
+    const TZ: Tz = chrono_tz::Europe::Amsterdam;
+
+    fn tariff(elements: Value) -> Tariff {
+        tariff_with(elements, json!({}))
+    }
+
+    fn tariff_with(elements: Value, extra: Value) -> Tariff {
+        let mut value = json!({
+            "party": { "country_code": "NL", "party_id": "TST" },
+            "id": "T1",
+            "currency": "EUR",
+            "elements": elements,
+            "last_updated": "2025-01-01T00:00:00Z",
+        });
+        if let (Some(object), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+            object.extend(extra.clone());
+        }
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// 2025-11-24 (a Monday) at `hh:mm` in Amsterdam.
+    fn at(time: &str) -> DateTime<Utc> {
+        let local = format!("2025-11-24T{time}:00+01:00");
+        DateTime::parse_from_rfc3339(&local).unwrap().with_timezone(&Utc)
+    }
+
+    fn period(start: DateTime<Utc>, dimensions: &[(CdrDimensionType, Decimal)]) -> ChargingPeriod {
+        ChargingPeriod {
+            start_date_time: start,
+            dimensions: dimensions.iter().map(|(d, v)| CdrDimension { dimension: d.clone(), volume: *v }).collect(),
+            tariff_id: None,
+        }
+    }
+
+    fn charging(start: DateTime<Utc>, minutes: i64, kwh: Decimal) -> ChargingPeriod {
+        period(start, &[(CdrDimensionType::Energy, kwh), (CdrDimensionType::Time, Decimal::from(minutes) / dec!(60))])
+    }
+
+    fn parking(start: DateTime<Utc>, minutes: i64) -> ChargingPeriod {
+        period(start, &[(CdrDimensionType::ParkingTime, Decimal::from(minutes) / dec!(60))])
+    }
+
+    fn minutes(start: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
+        start + TimeDelta::minutes(minutes)
+    }
+
+    fn price(excl: Decimal, incl: Option<Decimal>) -> Price {
+        Price::new(excl, incl)
+    }
+
+    #[test]
+    fn charging_time_followed_by_parking_is_not_rounded() {
+        // mod_cdrs: both steps 5 min; 21 min charging then 7 min parking bill 21 and 10 minutes.
+        // 21/60 × 1.00 = 0.35; 10/60 × 2.00 = 0.3333…
+        let t = tariff(json!([{ "price_components": [
+            { "type": "TIME", "price": 1, "step_size": 300 },
+            { "type": "PARKING_TIME", "price": 2, "step_size": 300 } ] }]));
+        let start = at("10:00");
+        let periods = [charging(start, 21, dec!(5)), parking(minutes(start, 21), 7)];
+        let b = price_periods(&t, &periods, minutes(start, 28), TZ).unwrap();
+        assert_eq!(b.total_time_cost, price(dec!(0.35), None));
+        assert_eq!(b.total_parking_cost, price(dec!(0.3333), None));
+        assert_eq!(b.billed_charging_time, dec!(0.35));
+        assert_eq!(b.billed_parking_time, dec!(0.166667));
+
+        // mod_cdrs: both steps 10 min; 21 min charging, 16 min parking → parking 20 min.
+        let t = tariff(json!([{ "price_components": [
+            { "type": "TIME", "price": 1, "step_size": 600 },
+            { "type": "PARKING_TIME", "price": 2, "step_size": 600 } ] }]));
+        let periods = [charging(start, 21, dec!(5)), parking(minutes(start, 21), 16)];
+        let b = price_periods(&t, &periods, minutes(start, 37), TZ).unwrap();
+        assert_eq!(b.billed_charging_time, dec!(0.35));
+        assert_eq!(b.billed_parking_time, dec!(0.333333), "20 min, shown to the µh");
+    }
+
+    #[test]
+    fn energy_step_rounds_the_session_total_in_the_last_element() {
+        // mod_cdrs: 0.20/kWh before 17:00, 0.27 after, both per 500 Wh. 4.3 + 1.1 = 5.4 → 5.5 kWh:
+        // 4.3 × 0.20 = 0.86 + 1.2 × 0.27 = 0.324 → 1.184. Not 1.5 kWh after 17:00.
+        let t = tariff(json!([
+            { "price_components": [{ "type": "ENERGY", "price": 0.20, "step_size": 500 }],
+              "restrictions": { "end_time": "17:00" } },
+            { "price_components": [{ "type": "ENERGY", "price": 0.27, "step_size": 500 }] } ]));
+        let periods = [charging(at("16:00"), 60, dec!(4.3)), charging(at("17:00"), 20, dec!(1.1))];
+        let b = price_periods(&t, &periods, at("17:20"), TZ).unwrap();
+        assert_eq!(b.total_energy_cost, price(dec!(1.184), None));
+        assert_eq!(b.billed_energy, dec!(5.5));
+        assert_eq!(b.periods[1].components[0].billed_volume, dec!(1.2));
+    }
+
+    #[test]
+    fn time_step_rounds_the_session_total_in_the_last_element() {
+        // mod_cdrs: 5.00/h before 17:00, 7.00/h after, both per 10 min. 6 + 22 = 28 → 30 min, so 24
+        // after 17:00: 6/60 × 5 = 0.50 + 24/60 × 7 = 2.80 → 3.30.
+        let t = tariff(json!([
+            { "price_components": [{ "type": "TIME", "price": 5, "step_size": 600 }],
+              "restrictions": { "end_time": "17:00" } },
+            { "price_components": [{ "type": "TIME", "price": 7, "step_size": 600 }] } ]));
+        let periods = [charging(at("16:54"), 6, dec!(1)), charging(at("17:00"), 22, dec!(4))];
+        let b = price_periods(&t, &periods, at("17:22"), TZ).unwrap();
+        assert_eq!(b.total_time_cost, price(dec!(3.30), None));
+    }
+
+    #[test]
+    fn time_volumes_lose_their_representation_noise_before_rounding() {
+        // 2 minutes as 1/30 h (0.0333…) bill 120 s per second, not 121; a CDR's 0.0333 h (119.88 s)
+        // bills 120 s per minute. 120 s × 3.60/h = 0.12.
+        let t = tariff(json!([{ "price_components": [{ "type": "TIME", "price": 3.6, "step_size": 1 }] }]));
+        let start = at("10:00");
+        let b = price_periods(&t, &[charging(start, 2, dec!(1))], minutes(start, 2), TZ).unwrap();
+        assert_eq!(b.total_cost, price(dec!(0.12), None));
+        let t = tariff(json!([{ "price_components": [{ "type": "TIME", "price": 3.6, "step_size": 60 }] }]));
+        let cdr_like = period(start, &[(CdrDimensionType::Time, dec!(0.0333))]);
+        let b = price_periods(&t, &[cdr_like], minutes(start, 2), TZ).unwrap();
+        assert_eq!(b.total_cost, price(dec!(0.12), None));
+    }
+
+    #[test]
+    fn flat_is_charged_once_in_the_first_period_it_applies() {
+        let t = tariff(json!([{ "price_components": [
+            { "type": "FLAT", "price": 1, "vat": 21, "step_size": 1 },
+            { "type": "ENERGY", "price": 0.3, "vat": 21, "step_size": 1 } ] }]));
+        let periods =
+            [charging(at("10:00"), 10, dec!(1)), charging(at("10:10"), 10, dec!(1)), parking(at("10:20"), 10)];
+        let b = price_periods(&t, &periods, at("10:30"), TZ).unwrap();
+        assert_eq!(b.total_fixed_cost, price(dec!(1), Some(dec!(1.21))));
+        // 1.00 + 2 × 0.30 = 1.60; incl. × 1.21 = 1.936.
+        assert_eq!(b.total_cost, price(dec!(1.60), Some(dec!(1.936))));
+        assert_eq!(b.periods[0].components[0].dimension, BilledDimension::Flat);
+        assert!(b.periods[1].components.iter().all(|c| c.dimension != BilledDimension::Flat));
+
+        // An evening-only start fee is charged in the first period that starts in the evening.
+        let t = tariff(json!([
+            { "price_components": [{ "type": "FLAT", "price": 2, "step_size": 1 }],
+              "restrictions": { "start_time": "20:00", "end_time": "06:00" } },
+            { "price_components": [{ "type": "ENERGY", "price": 0.3, "step_size": 1 }] } ]));
+        let periods = [
+            charging(at("19:30"), 30, dec!(5)),
+            charging(at("20:00"), 30, dec!(5)),
+            charging(at("20:30"), 30, dec!(5)),
+        ];
+        let b = price_periods(&t, &periods, at("21:00"), TZ).unwrap();
+        assert_eq!(b.total_fixed_cost.excl_vat, dec!(2));
+        assert_eq!(b.periods[1].components[0].dimension, BilledDimension::Flat);
+    }
+
+    #[test]
+    fn first_matching_element_per_dimension_wins() {
+        // The 0.50 element applies to ENERGY; TIME falls through to the second element.
+        let t = tariff(json!([
+            { "price_components": [{ "type": "ENERGY", "price": 0.5, "step_size": 1 }] },
+            { "price_components": [
+                { "type": "ENERGY", "price": 0.1, "step_size": 1 },
+                { "type": "TIME", "price": 1, "step_size": 1 } ] } ]));
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(10))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_energy_cost.excl_vat, dec!(5));
+        assert_eq!(b.total_time_cost.excl_vat, dec!(1));
+        let elements: Vec<(BilledDimension, usize)> =
+            b.periods[0].components.iter().map(|c| (c.dimension, c.element_index)).collect();
+        assert_eq!(elements, [(BilledDimension::Energy, 0), (BilledDimension::Time, 1)]);
+    }
+
+    #[test]
+    fn unknown_vat_makes_the_inclusive_total_unknown() {
+        let t = tariff(json!([{ "price_components": [
+            { "type": "FLAT", "price": 1, "vat": 20, "step_size": 1 },
+            { "type": "ENERGY", "price": 0.3, "step_size": 1 } ] }]));
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(10))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_fixed_cost, price(dec!(1), Some(dec!(1.2))));
+        assert_eq!(b.total_energy_cost, price(dec!(3), None));
+        assert_eq!(b.total_cost, price(dec!(4), None));
+    }
+
+    #[test]
+    fn max_price_without_vat_keeps_the_effective_vat_rate() {
+        // 20 kWh × 0.50 = 10.00, incl. 12.00; max 8.00 excl. only: 8.00 and 12.00 × 0.8 = 9.60.
+        let t = tariff_with(
+            json!([{ "price_components": [{ "type": "ENERGY", "price": 0.5, "vat": 20, "step_size": 1 }] }]),
+            json!({ "max_price": { "excl_vat": 8 } }),
+        );
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(20))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_cost, price(dec!(8), Some(dec!(9.6))));
+        assert_eq!(b.price_limit.unwrap().total_before_limit, price(dec!(10), Some(dec!(12))));
+    }
+
+    #[test]
+    fn limits_apply_to_the_inclusive_total_on_their_own() {
+        // 10 kWh × 0.50 = 5.00, incl. 6.00. max 6.00 / 5.90: only the inclusive total is capped.
+        let t = tariff_with(
+            json!([{ "price_components": [{ "type": "ENERGY", "price": 0.5, "vat": 20, "step_size": 1 }] }]),
+            json!({ "max_price": { "excl_vat": 6, "incl_vat": 5.9 } }),
+        );
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(10))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_cost, price(dec!(5), Some(dec!(5.9))));
+        // A minimum without incl_vat over a zero total cannot know the inclusive amount.
+        let t = tariff_with(
+            json!([{ "price_components": [{ "type": "ENERGY", "price": 0.5, "vat": 20, "step_size": 1 }] }]),
+            json!({ "min_price": { "excl_vat": 1 } }),
+        );
+        let b = price_periods(&t, &[parking(at("10:00"), 5)], at("10:05"), TZ).unwrap();
+        assert_eq!(b.total_cost, price(dec!(1), None));
+    }
+
+    #[test]
+    fn amounts_round_to_four_decimals_half_away_from_zero_each_from_its_exact_value() {
+        // 1 kWh × 0.12345 = 0.12345 → 0.1235 (banker's rounding would give 0.1234).
+        let t = tariff(json!([{ "price_components": [{ "type": "ENERGY", "price": 0.12345, "step_size": 1 }] }]));
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(1))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_cost.excl_vat, dec!(0.1235));
+        // Parts 0.10004 and 0.10004 show as 0.1000 each; the total 0.20008 shows as 0.2001.
+        let t = tariff(json!([{ "price_components": [
+            { "type": "FLAT", "price": 0.10004, "step_size": 1 },
+            { "type": "ENERGY", "price": 0.10004, "step_size": 1 } ] }]));
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(1))], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_fixed_cost.excl_vat, dec!(0.1000));
+        assert_eq!(b.total_energy_cost.excl_vat, dec!(0.1000));
+        assert_eq!(b.total_cost.excl_vat, dec!(0.2001));
+    }
+
+    #[test]
+    fn periods_without_time_dimensions_count_their_duration() {
+        let t = tariff(json!([{ "price_components": [
+            { "type": "TIME", "price": 1, "step_size": 1 },
+            { "type": "PARKING_TIME", "price": 2, "step_size": 1 } ] }]));
+        let periods = [
+            period(at("10:00"), &[(CdrDimensionType::Energy, dec!(5))]),
+            period(at("10:30"), &[(CdrDimensionType::Energy, dec!(0))]),
+        ];
+        let b = price_periods(&t, &periods, at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_time_cost.excl_vat, dec!(0.5));
+        assert_eq!(b.total_parking_cost.excl_vat, dec!(1));
+        assert_eq!(b.warnings.len(), 2, "{:?}", b.warnings);
+    }
+
+    #[test]
+    fn unknown_parts_of_a_tariff_are_ignored_with_a_warning() {
+        let t = tariff(json!([
+            { "price_components": [{ "type": "CONGESTION_TIME", "price": 30, "step_size": 60 }] },
+            { "price_components": [{ "type": "ENERGY", "price": 0.3, "step_size": 1 }],
+              "restrictions": { "reservation": "RESERVATION_LATER" } },
+            { "price_components": [{ "type": "ENERGY", "price": 0.29, "step_size": 1 }] } ]));
+        let mut first = charging(at("10:00"), 60, dec!(10));
+        first.tariff_id = Some("OTHER".into());
+        let b = price_periods(&t, &[first], at("11:00"), TZ).unwrap();
+        assert_eq!(b.total_cost.excl_vat, dec!(2.9));
+        assert_eq!(b.warnings.len(), 3, "{:?}", b.warnings);
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_priced() {
+        let t = tariff(json!([{ "price_components": [{ "type": "ENERGY", "price": 0.3, "step_size": 1 }] }]));
+        assert_eq!(price_periods(&t, &[], at("11:00"), TZ), Err(PricingError::NoPeriods));
+        let out_of_order = [charging(at("10:30"), 30, dec!(1)), charging(at("10:00"), 30, dec!(1))];
+        assert_eq!(
+            price_periods(&t, &out_of_order, at("11:00"), TZ),
+            Err(PricingError::PeriodsOutOfOrder { index: 1 })
+        );
+        assert_eq!(
+            price_periods(&t, &[charging(at("10:30"), 30, dec!(1))], at("10:00"), TZ),
+            Err(PricingError::EndBeforeLastPeriod)
+        );
+        let negative = [charging(at("10:00"), 30, dec!(-1))];
+        assert!(matches!(price_periods(&t, &negative, at("11:00"), TZ), Err(PricingError::NegativeVolume { .. })));
+        let huge = [charging(at("10:00"), 30, dec!(100000000))];
+        assert!(matches!(price_periods(&t, &huge, at("11:00"), TZ), Err(PricingError::ImplausibleVolume { .. })));
+    }
+
+    #[test]
+    fn breakdown_serialises_for_the_cli() {
+        let t =
+            tariff(json!([{ "price_components": [{ "type": "ENERGY", "price": 0.25, "vat": 10, "step_size": 1 }] }]));
+        let b = price_periods(&t, &[charging(at("10:00"), 60, dec!(20))], at("11:00"), TZ).unwrap();
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["total_cost"], json!({ "excl_vat": "5", "incl_vat": "5.5" }));
+        assert_eq!(json["tariff"], json!("NL*TST*T1"));
+        assert_eq!(json["periods"][0]["components"][0]["dimension"], json!("ENERGY"));
+        assert_eq!(json["periods"][0]["local_start"], json!("2025-11-24T10:00:00+01:00"));
+    }
+}
