@@ -712,6 +712,7 @@ fn shell_daily_elements_leave_a_minute_unpriced_before_midnight() {
     let b = estimate(&tariff, &session, PARIS).unwrap();
     assert_eq!(b.total_cost, price(dec!(5.3271), dec!(6.3925)));
     assert!(b.periods[0].components.is_empty());
+    assert!(b.warnings.iter().any(|w| w.contains("23:59")), "{:?}", b.warnings);
 }
 
 // ---------------------------------------------------------------------------------------------

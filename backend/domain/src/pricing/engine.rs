@@ -1,6 +1,6 @@
 //! The engine: charging periods and a tariff in, a priced breakdown out (rules in the module doc).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
@@ -482,6 +482,11 @@ fn check_tariff(tariff: &Tariff, session_start: DateTime<Utc>, warnings: &mut Wa
                     component.dimension
                 ));
             }
+        }
+        // Real feeds write 23:59 for "end of day"; OCPI's end_time is exclusive and says 00:00.
+        if tariff_element.restrictions.as_ref().and_then(|r| r.end_time) == NaiveTime::from_hms_opt(23, 59, 0) {
+            warnings
+                .push(format!("element {element}: end_time 23:59 leaves 23:59-00:00 out (OCPI ends a day with 00:00)"));
         }
         let reservation = tariff_element.restrictions.as_ref().and_then(|r| r.reservation.as_ref());
         if let Some(reservation) = reservation

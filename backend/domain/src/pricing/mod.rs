@@ -33,9 +33,11 @@
 //! # Choices where the specification is silent
 //!
 //! - A `max_power`/`max_current` restriction is checked against the highest value the period reached
-//!   (`MAX_POWER`, else `POWER`, else the period's average power), a `min_*` one against the lowest
-//!   (`MIN_*`, else the average). A period that measured no current cannot satisfy a current
-//!   restriction; the breakdown then carries a warning so operations see why.
+//!   (`MAX_*`, else `POWER`/`CURRENT`, else for power the period's average ENERGY / TIME), a `min_*`
+//!   one against the lowest (`MIN_*`, else the same fallbacks), so an element applies only if the
+//!   whole period was within its range. A period that neither charged nor measured current cannot
+//!   satisfy a current restriction; the breakdown then carries a warning so operations see why.
+//!   A period without charging counts as 0 kW and 0 A.
 //! - `day_of_week` is the weekday of the period's local start, also inside a window that wrapped past
 //!   midnight.
 //! - A period with neither TIME nor PARKING_TIME is taken as charging time for its wall-clock duration

@@ -227,3 +227,54 @@ fn offset_changes(start: DateTime<Utc>, end: DateTime<Utc>, time_zone: Tz, cuts:
         from = to;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    use super::*;
+
+    fn tariff(elements: serde_json::Value) -> Tariff {
+        serde_json::from_value(json!({
+            "party": { "country_code": "FR", "party_id": "TST" },
+            "id": "PLAN",
+            "currency": "EUR",
+            "elements": elements,
+            "last_updated": "2025-01-01T00:00:00Z",
+        }))
+        .unwrap()
+    }
+
+    fn volume(period: &ChargingPeriod, dimension: CdrDimensionType) -> Option<Decimal> {
+        period.dimensions.iter().find(|d| d.dimension == dimension).map(|d| d.volume)
+    }
+
+    #[test]
+    fn periods_add_up_to_the_plan() {
+        let t = tariff(json!([
+            { "price_components": [{ "type": "ENERGY", "price": 0.3, "step_size": 1 }],
+              "restrictions": { "start_time": "18:00", "end_time": "20:00", "max_kwh": 12.5, "min_duration": 1234 } },
+            { "price_components": [{ "type": "PARKING_TIME", "price": 6, "step_size": 60 }] } ]));
+        // 17:30 Paris = 16:30 UTC; 33 kWh at 7.4 kW is 4 h 27 min 34.054 s of charging, then 50 min.
+        let start: DateTime<Utc> = "2025-11-24T16:30:00Z".parse().unwrap();
+        let session =
+            PlannedSession::new(start, dec!(33), dec!(7.4)).with_parking(TimeDelta::minutes(50)).with_current(dec!(32));
+        let plan = plan_periods(&t, &session, chrono_tz::Europe::Paris).unwrap();
+
+        let energy: Decimal = plan.periods.iter().filter_map(|p| volume(p, CdrDimensionType::Energy)).sum();
+        assert_eq!(energy, dec!(33));
+        let charging: Decimal = plan.periods.iter().filter_map(|p| volume(p, CdrDimensionType::Time)).sum();
+        let parking: Decimal = plan.periods.iter().filter_map(|p| volume(p, CdrDimensionType::ParkingTime)).sum();
+        assert_eq!((charging * dec!(3600)).round_dp(3), dec!(16054.055));
+        assert_eq!((parking * dec!(60)).round_dp(6), dec!(50));
+        assert_eq!(plan.end_date_time, start + TimeDelta::milliseconds(16_054_055) + TimeDelta::minutes(50));
+        // Cuts: start, +1234 s, 18:00 local, 12.5 kWh, 20:00 local, end of charging.
+        assert_eq!(plan.periods.len(), 6);
+        assert!(plan.periods.windows(2).all(|w| w[0].start_date_time < w[1].start_date_time));
+        let charging_period = &plan.periods[0];
+        assert_eq!(volume(charging_period, CdrDimensionType::MaxCurrent), Some(dec!(32)));
+        assert_eq!(volume(charging_period, CdrDimensionType::MaxPower), Some(dec!(7.4)));
+        assert_eq!(plan.periods[5].tariff_id.as_deref(), Some("PLAN"));
+    }
+}
