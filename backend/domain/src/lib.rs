@@ -29,7 +29,7 @@ pub use money::{Currency, Money, Price};
 pub use party::{Party, PartyId, Role};
 pub use pricing::{
     CdrCheck, PlannedPeriods, PlannedSession, PriceBreakdown, PricingError, check_cdr, estimate, plan_periods,
-    price_cdr, price_periods,
+    price_cdr, price_periods, price_session,
 };
 pub use session::{AuthMethod, CdrToken, Session, SessionStatus};
 pub use tariff::{

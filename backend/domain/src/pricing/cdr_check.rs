@@ -1,8 +1,9 @@
-//! Checking a CPO's CDR: our price of its charging periods beside the totals it billed.
+//! Pricing what CPOs report: a CDR, checked against the totals it billed, and a session in progress.
 //!
-//! This is what `emsp tariff price --tariff T.json --cdr C.json --time-zone Z` prints, and what
-//! billing uses to flag CDRs whose totals the tariff does not explain.
+//! [`CdrCheck`] is what `emsp tariff price --tariff T.json --cdr C.json --time-zone Z` prints, and
+//! what billing uses to flag CDRs whose totals the tariff does not explain.
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -11,7 +12,26 @@ use super::PricingError;
 use super::engine::{PriceBreakdown, price_periods};
 use crate::cdr::Cdr;
 use crate::money::{Currency, Price};
+use crate::session::Session;
 use crate::tariff::Tariff;
+
+/// Prices a session from the charging periods its CPO reported so far: up to its end when it has
+/// one, else up to `now` (the running cost shown to the driver).
+pub fn price_session(
+    tariff: &Tariff,
+    session: &Session,
+    now: DateTime<Utc>,
+    time_zone: Tz,
+) -> Result<PriceBreakdown, PricingError> {
+    if tariff.currency != session.currency {
+        return Err(PricingError::CurrencyMismatch {
+            tariff: tariff.currency.to_string(),
+            cdr: session.currency.to_string(),
+        });
+    }
+    let end = session.end_date_time.unwrap_or(now);
+    price_periods(tariff, &session.charging_periods, end, time_zone)
+}
 
 /// Prices a CDR's charging periods (ending at its `end_date_time`) under `tariff`.
 pub fn price_cdr(tariff: &Tariff, cdr: &Cdr, time_zone: Tz) -> Result<PriceBreakdown, PricingError> {

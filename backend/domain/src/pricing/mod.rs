@@ -1,7 +1,8 @@
 //! The OCPI 2.2.1 tariff price engine: what a session costs under a [`Tariff`](crate::Tariff).
 //!
 //! One engine ([`price_periods`]) prices a list of OCPI charging periods. Everything else feeds it:
-//! [`price_cdr`] hands it a CDR's periods so billing can check the CPO's totals ([`CdrCheck`]), and
+//! [`price_cdr`] hands it a CDR's periods so billing can check the CPO's totals ([`CdrCheck`]),
+//! [`price_session`] a running session's periods for the driver's running cost, and
 //! the [planner](plan_periods) synthesises periods for a session that has not happened yet, so the
 //! driver app's estimate and PRICE sorting use exactly the rules the bill will use.
 //!
@@ -68,7 +69,7 @@ mod restrictions;
 
 use rust_decimal::Decimal;
 
-pub use cdr_check::{CdrCheck, CostCheck, PriceDifference, VolumeCheck, check_cdr, price_cdr};
+pub use cdr_check::{CdrCheck, CostCheck, PriceDifference, VolumeCheck, check_cdr, price_cdr, price_session};
 pub use engine::{
     AppliedComponent, BilledDimension, LimitKind, PeriodKind, PeriodPrice, PriceBreakdown, PriceLimit, price_periods,
 };
@@ -90,7 +91,7 @@ pub enum PricingError {
     ImplausibleVolume { index: usize, dimension: String, volume: Decimal },
     #[error("tariff element {element}: price {price} is implausibly large")]
     ImplausiblePrice { element: usize, price: Decimal },
-    #[error("the CDR is in {cdr} but the tariff is in {tariff}")]
+    #[error("the CDR or session is in {cdr} but the tariff is in {tariff}")]
     CurrencyMismatch { tariff: String, cdr: String },
     #[error("planned session: {0}")]
     InvalidPlan(&'static str),
