@@ -171,10 +171,7 @@ pub fn price_periods(
     let charging_start = periods.iter().find(|p| !is_reservation(p)).map(|p| p.start_date_time);
     let reservation_expired = charging_start.is_none();
 
-    let mut energy_so_far = Decimal::ZERO;
-    let mut total_charging_time = Decimal::ZERO;
-    let mut total_parking_time = Decimal::ZERO;
-    let mut total_reservation_time = Decimal::ZERO;
+    let mut so_far = Volumes::default();
     let mut flat_charged = false;
     let mut reservation_flat_charged = false;
     let mut lines: Vec<Line> = Vec::new();
@@ -183,8 +180,6 @@ pub fn price_periods(
     for (index, period) in periods.iter().enumerate() {
         let start = period.start_date_time;
         let end = periods.get(index + 1).map_or(session_end, |next| next.start_date_time);
-        let wall_hours = hours_between(start, end);
-        let measured = Measured::read(index, period)?;
         let kind = if is_reservation(period) { PeriodKind::Reservation } else { PeriodKind::Charging };
         if let Some(id) = &period.tariff_id
             && !id.eq_ignore_ascii_case(tariff.id.as_str())
@@ -194,77 +189,36 @@ pub fn price_periods(
                 tariff.id.as_str()
             ));
         }
-
-        let (charging_time, parking_time) = match (kind, measured.time, measured.parking) {
-            (PeriodKind::Reservation, _, _) => (Decimal::ZERO, Decimal::ZERO),
-            (PeriodKind::Charging, None, None) => {
-                if measured.energy_stated && measured.energy.is_zero() {
-                    warnings
-                        .push(format!("period {index} has no TIME or PARKING_TIME: its duration counts as parking"));
-                    (Decimal::ZERO, wall_hours)
-                } else {
-                    warnings
-                        .push(format!("period {index} has no TIME or PARKING_TIME: its duration counts as charging"));
-                    (wall_hours, Decimal::ZERO)
-                }
-            }
-            (PeriodKind::Charging, time, parking) => (time.unwrap_or_default(), parking.unwrap_or_default()),
-        };
-        if kind == PeriodKind::Charging && charging_time + parking_time > wall_hours + Decimal::new(1, 2) {
-            warnings.push(format!(
-                "period {index}: TIME + PARKING_TIME ({}) is longer than the period ({} h)",
-                (charging_time + parking_time).round_dp(VOLUME_DECIMALS),
-                wall_hours.round_dp(VOLUME_DECIMALS)
-            ));
-        }
-        let reservation_time = match kind {
-            PeriodKind::Reservation => measured.reservation.unwrap_or(wall_hours),
-            PeriodKind::Charging => Decimal::ZERO,
-        };
-        let energy = match kind {
-            PeriodKind::Charging => measured.energy,
-            PeriodKind::Reservation => Decimal::ZERO,
-        };
-
-        let average_power = if charging_time > Decimal::ZERO {
-            Some(energy / charging_time)
-        } else if energy.is_zero() {
-            Some(Decimal::ZERO)
-        } else {
-            None
-        };
-        // A period without charging draws no current, whatever the CPO wrote (or did not).
-        let idle_current = (energy.is_zero() && charging_time.is_zero()).then_some(Decimal::ZERO);
+        let measured = Measured::read(index, period)?;
+        let volumes = Volumes::of(index, kind, &measured, hours_between(start, end), &mut warnings);
         let since = match kind {
             PeriodKind::Charging => charging_start.unwrap_or(session_start),
             PeriodKind::Reservation => session_start,
         };
         let local = start.with_timezone(&time_zone);
+        let extremes = measured.extremes(&volumes);
         let ctx = PeriodContext {
             local_start: local.naive_local(),
-            energy_so_far,
+            energy_so_far: so_far.energy,
             duration_so_far: Decimal::from((start - since).num_milliseconds()) / Decimal::ONE_THOUSAND,
-            max_power: measured.max_power.or(measured.power).or(average_power),
-            min_power: measured.min_power.or(measured.power).or(average_power),
-            max_current: measured.max_current.or(measured.current).or(idle_current),
-            min_current: measured.min_current.or(measured.current).or(idle_current),
+            max_power: extremes.max_power,
+            min_power: extremes.min_power,
+            max_current: extremes.max_current,
+            min_current: extremes.min_current,
         };
 
         let active = active_elements(tariff, kind, reservation_expired, &ctx, index, &mut warnings);
-        let wanted: Vec<(BilledDimension, TariffDimension, Decimal)> = match kind {
+        let once = |charged: bool| if charged { Decimal::ZERO } else { Decimal::ONE };
+        let wanted = match kind {
             PeriodKind::Charging => vec![
-                (BilledDimension::Flat, TariffDimension::Flat, if flat_charged { Decimal::ZERO } else { Decimal::ONE }),
-                (BilledDimension::Energy, TariffDimension::Energy, energy),
-                (BilledDimension::Time, TariffDimension::Time, charging_time),
-                (BilledDimension::ParkingTime, TariffDimension::ParkingTime, parking_time),
+                (BilledDimension::Flat, TariffDimension::Flat, once(flat_charged)),
+                (BilledDimension::Energy, TariffDimension::Energy, volumes.energy),
+                (BilledDimension::Time, TariffDimension::Time, volumes.charging_time),
+                (BilledDimension::ParkingTime, TariffDimension::ParkingTime, volumes.parking_time),
             ],
             PeriodKind::Reservation => vec![
-                (
-                    BilledDimension::ReservationFlat,
-                    TariffDimension::Flat,
-                    if reservation_flat_charged { Decimal::ZERO } else { Decimal::ONE },
-                ),
-                (BilledDimension::ReservationTime, TariffDimension::Time, reservation_time),
+                (BilledDimension::ReservationFlat, TariffDimension::Flat, once(reservation_flat_charged)),
+                (BilledDimension::ReservationTime, TariffDimension::Time, volumes.reservation_time),
             ],
         };
         for (billed, dimension, volume) in wanted {
@@ -288,10 +242,7 @@ pub fn price_periods(
                 billed_volume: volume,
             });
         }
-        energy_so_far += energy;
-        total_charging_time += charging_time;
-        total_parking_time += parking_time;
-        total_reservation_time += reservation_time;
+        so_far.add(&volumes);
 
         priced_periods.push(PeriodPrice {
             index,
@@ -299,37 +250,23 @@ pub fn price_periods(
             start_date_time: start,
             end_date_time: end,
             local_start: local.to_rfc3339(),
-            energy: energy.round_dp(VOLUME_DECIMALS).normalize(),
-            charging_time: charging_time.round_dp(VOLUME_DECIMALS).normalize(),
-            parking_time: parking_time.round_dp(VOLUME_DECIMALS).normalize(),
-            reservation_time: reservation_time.round_dp(VOLUME_DECIMALS).normalize(),
+            energy: volume_out(volumes.energy),
+            charging_time: volume_out(volumes.charging_time),
+            parking_time: volume_out(volumes.parking_time),
+            reservation_time: volume_out(volumes.reservation_time),
             components: Vec::new(),
         });
     }
 
     apply_step_sizes(&mut lines);
 
-    let mut fixed = Sum::default();
-    let mut energy_cost = Sum::default();
-    let mut time_cost = Sum::default();
-    let mut parking_cost = Sum::default();
-    let mut reservation_cost = Sum::default();
-    let mut billed = [Decimal::ZERO; 4];
+    let mut costs = Costs::default();
+    let mut billed = Volumes::default();
     for line in &lines {
         let excl = line.billed_volume * line.component.price;
         let incl = line.component.vat.map(|vat| excl * (Decimal::ONE + vat / Decimal::ONE_HUNDRED));
-        let (sum, billed_slot) = match line.dimension {
-            BilledDimension::Flat => (&mut fixed, None),
-            BilledDimension::Energy => (&mut energy_cost, Some(0)),
-            BilledDimension::Time => (&mut time_cost, Some(1)),
-            BilledDimension::ParkingTime => (&mut parking_cost, Some(2)),
-            BilledDimension::ReservationFlat => (&mut reservation_cost, None),
-            BilledDimension::ReservationTime => (&mut reservation_cost, Some(3)),
-        };
-        sum.add(excl, incl);
-        if let Some(slot) = billed_slot {
-            billed[slot] += line.billed_volume;
-        }
+        costs.add(line.dimension, excl, incl);
+        billed.add_billed(line.dimension, line.billed_volume);
         if let Some(period) = priced_periods.get_mut(line.period) {
             period.components.push(AppliedComponent {
                 dimension: line.dimension,
@@ -344,10 +281,7 @@ pub fn price_periods(
         }
     }
 
-    let mut total = Sum::default();
-    for part in [&fixed, &energy_cost, &time_cost, &parking_cost, &reservation_cost] {
-        total.add(part.excl, part.incl);
-    }
+    let total = costs.total();
     let (limited, limit_kind) = apply_limits(&total, tariff.min_price.as_ref(), tariff.max_price.as_ref());
     let price_limit = limit_kind.map(|kind| PriceLimit { kind, total_before_limit: total.rounded() });
 
@@ -358,24 +292,113 @@ pub fn price_periods(
         start_date_time: session_start,
         end_date_time: session_end,
         total_cost: limited.rounded(),
-        total_fixed_cost: fixed.rounded(),
-        total_energy_cost: energy_cost.rounded(),
-        total_time_cost: time_cost.rounded(),
-        total_parking_cost: parking_cost.rounded(),
-        total_reservation_cost: reservation_cost.rounded(),
+        total_fixed_cost: costs.fixed.rounded(),
+        total_energy_cost: costs.energy.rounded(),
+        total_time_cost: costs.time.rounded(),
+        total_parking_cost: costs.parking.rounded(),
+        total_reservation_cost: costs.reservation.rounded(),
         price_limit,
-        total_energy: volume_out(energy_so_far),
-        total_time: volume_out(total_charging_time + total_parking_time),
-        total_charging_time: volume_out(total_charging_time),
-        total_parking_time: volume_out(total_parking_time),
-        total_reservation_time: volume_out(total_reservation_time),
-        billed_energy: volume_out(billed[0]),
-        billed_charging_time: volume_out(billed[1]),
-        billed_parking_time: volume_out(billed[2]),
-        billed_reservation_time: volume_out(billed[3]),
+        total_energy: volume_out(so_far.energy),
+        total_time: volume_out(so_far.charging_time + so_far.parking_time),
+        total_charging_time: volume_out(so_far.charging_time),
+        total_parking_time: volume_out(so_far.parking_time),
+        total_reservation_time: volume_out(so_far.reservation_time),
+        billed_energy: volume_out(billed.energy),
+        billed_charging_time: volume_out(billed.charging_time),
+        billed_parking_time: volume_out(billed.parking_time),
+        billed_reservation_time: volume_out(billed.reservation_time),
         periods: priced_periods,
         warnings: warnings.into_inner(),
     })
+}
+
+/// The volumes of a period (or a sum of periods) in the tariff's units: kWh and hours.
+#[derive(Debug, Clone, Default)]
+struct Volumes {
+    energy: Decimal,
+    charging_time: Decimal,
+    parking_time: Decimal,
+    reservation_time: Decimal,
+}
+
+/// TIME + PARKING_TIME may exceed a period's wall-clock length by this much (36 s, in hours) before
+/// we warn: CDRs round their hours.
+const DURATION_SLACK_HOURS: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+impl Volumes {
+    fn of(index: usize, kind: PeriodKind, measured: &Measured, wall_hours: Decimal, warnings: &mut Warnings) -> Self {
+        if kind == PeriodKind::Reservation {
+            let reservation_time = measured.reservation.unwrap_or(wall_hours);
+            return Self { reservation_time, ..Self::default() };
+        }
+        let (charging_time, parking_time) = match (measured.time, measured.parking) {
+            (None, None) if measured.energy_stated && measured.energy.is_zero() => {
+                warnings.push(format!("period {index} has no TIME or PARKING_TIME: its duration counts as parking"));
+                (Decimal::ZERO, wall_hours)
+            }
+            (None, None) => {
+                warnings.push(format!("period {index} has no TIME or PARKING_TIME: its duration counts as charging"));
+                (wall_hours, Decimal::ZERO)
+            }
+            (time, parking) => (time.unwrap_or_default(), parking.unwrap_or_default()),
+        };
+        if charging_time + parking_time > wall_hours + DURATION_SLACK_HOURS {
+            warnings.push(format!(
+                "period {index}: TIME + PARKING_TIME ({} h) is longer than the period ({} h)",
+                volume_out(charging_time + parking_time),
+                volume_out(wall_hours)
+            ));
+        }
+        Self { energy: measured.energy, charging_time, parking_time, reservation_time: Decimal::ZERO }
+    }
+
+    fn add(&mut self, other: &Volumes) {
+        self.energy += other.energy;
+        self.charging_time += other.charging_time;
+        self.parking_time += other.parking_time;
+        self.reservation_time += other.reservation_time;
+    }
+
+    fn add_billed(&mut self, dimension: BilledDimension, volume: Decimal) {
+        match dimension {
+            BilledDimension::Energy => self.energy += volume,
+            BilledDimension::Time => self.charging_time += volume,
+            BilledDimension::ParkingTime => self.parking_time += volume,
+            BilledDimension::ReservationTime => self.reservation_time += volume,
+            BilledDimension::Flat | BilledDimension::ReservationFlat => {}
+        }
+    }
+}
+
+/// Exact costs per OCPI total.
+#[derive(Default)]
+struct Costs {
+    fixed: Sum,
+    energy: Sum,
+    time: Sum,
+    parking: Sum,
+    reservation: Sum,
+}
+
+impl Costs {
+    fn add(&mut self, dimension: BilledDimension, excl: Decimal, incl: Option<Decimal>) {
+        let sum = match dimension {
+            BilledDimension::Flat => &mut self.fixed,
+            BilledDimension::Energy => &mut self.energy,
+            BilledDimension::Time => &mut self.time,
+            BilledDimension::ParkingTime => &mut self.parking,
+            BilledDimension::ReservationFlat | BilledDimension::ReservationTime => &mut self.reservation,
+        };
+        sum.add(excl, incl);
+    }
+
+    fn total(&self) -> Sum {
+        let mut total = Sum::default();
+        for part in [&self.fixed, &self.energy, &self.time, &self.parking, &self.reservation] {
+            total.add(part.excl, part.incl);
+        }
+        total
+    }
 }
 
 /// One component billed in one period, before amounts are computed.
@@ -566,6 +589,31 @@ impl Measured {
         }
         Ok(measured)
     }
+
+    /// Power and current as the restrictions read them: the period's highest value for a `max_*`,
+    /// its lowest for a `min_*`, falling back to the average; a period without charging is at 0.
+    fn extremes(&self, volumes: &Volumes) -> Extremes {
+        let idle = volumes.energy.is_zero() && volumes.charging_time.is_zero();
+        let average_power = if volumes.charging_time > Decimal::ZERO {
+            Some(volumes.energy / volumes.charging_time)
+        } else {
+            idle.then_some(Decimal::ZERO)
+        };
+        let idle_current = idle.then_some(Decimal::ZERO);
+        Extremes {
+            max_power: self.max_power.or(self.power).or(average_power),
+            min_power: self.min_power.or(self.power).or(average_power),
+            max_current: self.max_current.or(self.current).or(idle_current),
+            min_current: self.min_current.or(self.current).or(idle_current),
+        }
+    }
+}
+
+struct Extremes {
+    max_power: Option<Decimal>,
+    min_power: Option<Decimal>,
+    max_current: Option<Decimal>,
+    min_current: Option<Decimal>,
 }
 
 fn is_reservation(period: &ChargingPeriod) -> bool {
