@@ -47,6 +47,12 @@
 //!   applicable", its own `tariff_7` example says the total incl. VAT cannot be computed; we follow the
 //!   example): any total it contributes a non-zero amount to has `incl_vat: None`.
 //! - FLAT components of reservation elements count as reservation cost, the others as fixed cost.
+//! - Session duration (for `min/max_duration`) counts from the first charging period, so a
+//!   reservation before it does not use up a "first hour free".
+//! - What we price with is what we were given: a session outside the tariff's
+//!   `start_date_time..end_date_time`, a period naming another `tariff_id`, a price component type
+//!   OCPI 2.2.1 does not define (ignored), or an `end_time` of 23:59 (which leaves a minute unpriced)
+//!   each add a warning rather than an error.
 //! - When `min_price`/`max_price` changes the total, the per-dimension totals stay as computed and
 //!   [`PriceBreakdown::price_limit`] records the total before the limit. A limit without `incl_vat`
 //!   scales the VAT-inclusive total by the same factor as the exclusive one.

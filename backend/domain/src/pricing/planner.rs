@@ -88,8 +88,9 @@ pub fn plan_periods(tariff: &Tariff, session: &PlannedSession, time_zone: Tz) ->
     }
 
     let start = session.start;
-    let charge_end = start + TimeDelta::milliseconds(charging_ms);
-    let end = charge_end + session.parking;
+    let out_of_range = || PricingError::InvalidPlan("the session would end after the last representable date");
+    let charge_end = after(start, TimeDelta::milliseconds(charging_ms)).ok_or_else(out_of_range)?;
+    let end = after(charge_end, session.parking).ok_or_else(out_of_range)?;
 
     let mut cuts = BTreeSet::from([start, charge_end, end]);
     local_time_boundaries(tariff, start, end, time_zone, &mut cuts);
@@ -98,13 +99,13 @@ pub fn plan_periods(tariff: &Tariff, session: &PlannedSession, time_zone: Tz) ->
         for threshold in [restrictions.min_kwh, restrictions.max_kwh].into_iter().flatten() {
             if threshold > Decimal::ZERO
                 && threshold < energy
-                && let Some(ms) = ceil_ms(threshold, power)
+                && let Some(cut) = ceil_ms(threshold, power).and_then(|ms| after(start, TimeDelta::milliseconds(ms)))
             {
-                cuts.insert(start + TimeDelta::milliseconds(ms));
+                cuts.insert(cut);
             }
         }
         for seconds in [restrictions.min_duration, restrictions.max_duration].into_iter().flatten() {
-            cuts.insert(start + TimeDelta::seconds(i64::from(seconds)));
+            cuts.extend(after(start, TimeDelta::seconds(i64::from(seconds))));
         }
     }
     let cuts: Vec<DateTime<Utc>> = cuts.into_iter().filter(|t| *t >= start && *t <= end).collect();
@@ -152,6 +153,10 @@ pub fn plan_periods(tariff: &Tariff, session: &PlannedSession, time_zone: Tz) ->
         });
     }
     Ok(PlannedPeriods { periods, end_date_time: end })
+}
+
+fn after(instant: DateTime<Utc>, delta: TimeDelta) -> Option<DateTime<Utc>> {
+    instant.checked_add_signed(delta)
 }
 
 fn dimension(dimension: CdrDimensionType, volume: Decimal) -> CdrDimension {
@@ -203,24 +208,30 @@ fn local_time_boundaries(
 }
 
 /// Instants in `(start, end)` where the zone's UTC offset changes. Checked hour by hour (changes
-/// are hours apart at least), then narrowed to the second.
+/// are hours apart at least), then narrowed to the whole second the change happens at.
 fn offset_changes(start: DateTime<Utc>, end: DateTime<Utc>, time_zone: Tz, cuts: &mut BTreeSet<DateTime<Utc>>) {
-    let offset_at = |t: DateTime<Utc>| time_zone.offset_from_utc_datetime(&t.naive_utc()).fix();
-    let mut from = start;
-    while from < end {
-        let to = (from + TimeDelta::hours(1)).min(end);
+    let offset_at = |second: i64| {
+        DateTime::from_timestamp(second, 0).map(|t| time_zone.offset_from_utc_datetime(&t.naive_utc()).fix())
+    };
+    let last = end.timestamp();
+    let mut from = start.timestamp();
+    while from < last {
+        let to = (from + 3600).min(last);
         if offset_at(from) != offset_at(to) {
-            let (mut before, mut after) = (from, to);
-            while after - before > TimeDelta::seconds(1) {
-                let middle = before + (after - before) / 2;
-                if offset_at(middle) == offset_at(before) {
-                    before = middle;
+            // Invariant: `earlier` has the old offset, `later` the new one.
+            let (mut earlier, mut later) = (from, to);
+            while later - earlier > 1 {
+                let middle = earlier + (later - earlier) / 2;
+                if offset_at(middle) == offset_at(earlier) {
+                    earlier = middle;
                 } else {
-                    after = middle;
+                    later = middle;
                 }
             }
-            let change = after.with_timezone(&Utc);
-            if change > start && change < end {
+            if let Some(change) = DateTime::from_timestamp(later, 0)
+                && change > start
+                && change < end
+            {
                 cuts.insert(change);
             }
         }
