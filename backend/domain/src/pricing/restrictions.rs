@@ -209,6 +209,20 @@ mod tests {
     }
 
     #[test]
+    fn day_of_week_is_the_day_of_the_instant_even_in_a_wrapped_window() {
+        // Friday nights 22:00–06:00: the early hours belong to Saturday, so they do not match.
+        let r = TariffRestrictions {
+            start_time: Some(hm("22:00")),
+            end_time: Some(hm("06:00")),
+            day_of_week: vec![DayOfWeek::Friday],
+            ..Default::default()
+        };
+        assert_eq!(check(&r, &at("2025-11-28", "23:00")), Verdict::Applies);
+        assert_eq!(check(&r, &at("2025-11-29", "02:00")), Verdict::DoesNotApply);
+        assert_eq!(check(&r, &at("2025-11-28", "02:00")), Verdict::Applies, "Friday's own early hours");
+    }
+
+    #[test]
     fn kwh_min_inclusive_max_exclusive_on_energy_so_far() {
         let r = TariffRestrictions { min_kwh: Some(dec!(1)), max_kwh: Some(dec!(20)), ..Default::default() };
         let with = |kwh| PeriodContext { energy_so_far: kwh, ..at("2025-11-24", "10:00") };
