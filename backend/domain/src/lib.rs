@@ -11,6 +11,7 @@ pub mod ids;
 pub mod location;
 pub mod money;
 pub mod party;
+pub mod pricing;
 pub mod session;
 pub mod tariff;
 pub mod token;
@@ -26,6 +27,10 @@ pub use location::{
 };
 pub use money::{Currency, Money, Price};
 pub use party::{Party, PartyId, Role};
+pub use pricing::{
+    CdrCheck, PlannedPeriods, PlannedSession, PriceBreakdown, PricingError, check_cdr, estimate, plan_periods,
+    price_cdr, price_periods, price_session,
+};
 pub use session::{AuthMethod, CdrToken, Session, SessionStatus};
 pub use tariff::{
     DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement, TariffRestrictions,
