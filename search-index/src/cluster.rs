@@ -49,9 +49,12 @@ fn cluster_id(zoom: u8, cell: (u32, u32)) -> u64 {
 
 fn decode_cluster_id(id: u64) -> Result<(u8, (u32, u32)), SearchError> {
     let zoom = (id >> 50) as u8;
+    if id >> 55 != 0 || zoom > MAX_ZOOM {
+        return Err(SearchError::UnknownCluster(id));
+    }
     let cell = (((id >> 25) & 0x1ff_ffff) as u32, (id & 0x1ff_ffff) as u32);
     let cells = 1u64 << (u32::from(zoom) + CELL_BITS);
-    if zoom > MAX_ZOOM || u64::from(cell.0) >= cells || u64::from(cell.1) >= cells || id >> 55 != 0 {
+    if u64::from(cell.0) >= cells || u64::from(cell.1) >= cells || id >> 55 != 0 {
         return Err(SearchError::UnknownCluster(id));
     }
     Ok((zoom, cell))

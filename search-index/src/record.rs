@@ -138,7 +138,14 @@ const MAX_PER_LOCATION: usize = u16::MAX as usize;
 impl LocationRecord {
     /// Builds the record, rejecting locations the index must not hold.
     pub fn build(location: &Location, strings: &mut Interner) -> Result<Self, RejectReason> {
-        if let Err(error) = location.validate() {
+        let mut checked = location.validate();
+        if checked.as_ref().is_err_and(|error| error.field == "time_zone") {
+            // A misspelt zone is no reason to hide a charger: hours fall back to the country's zone.
+            let mut without_zone = location.clone();
+            without_zone.time_zone = None;
+            checked = without_zone.validate();
+        }
+        if let Err(error) = checked {
             return Err(if error.field.starts_with("coordinates") {
                 RejectReason::Coordinates(error)
             } else {
@@ -327,7 +334,7 @@ impl<'a> LocationView<'a> {
     }
 
     /// EVSEs that are not REMOVED.
-    pub fn evses(&self) -> impl Iterator<Item = EvseView<'a>> + 'a {
+    pub fn evses(&self) -> impl Iterator<Item = EvseView<'a>> + use<'a> {
         let record = self.record;
         record.evses.iter().filter(|evse| evse.status() != REMOVED).map(move |evse| EvseView { record, evse })
     }
@@ -347,8 +354,9 @@ impl<'a> EvseView<'a> {
         status_from_code(self.evse.status())
     }
 
-    pub fn connectors(&self) -> impl Iterator<Item = ConnectorView<'a>> + 'a {
-        self.record.connectors_of(self.evse).iter().map(|connector| ConnectorView { connector })
+    pub fn connectors(&self) -> impl Iterator<Item = ConnectorView<'a>> + use<'a> {
+        let (record, evse) = (self.record, self.evse);
+        record.connectors_of(evse).iter().map(|connector| ConnectorView { connector })
     }
 }
 
@@ -374,7 +382,8 @@ impl<'a> ConnectorView<'a> {
         f64::from(self.connector.power_kw)
     }
 
-    pub fn tariff_ids(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.connector.tariff_ids.iter().map(|id| &**id)
+    pub fn tariff_ids(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let connector = self.connector;
+        connector.tariff_ids.iter().map(|id| &**id)
     }
 }
