@@ -10,6 +10,7 @@ pub mod geo;
 pub mod ids;
 pub mod location;
 pub mod money;
+pub mod opening_hours;
 pub mod party;
 pub mod pricing;
 pub mod session;

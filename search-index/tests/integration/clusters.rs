@@ -1,0 +1,113 @@
+//! Map clusters: counts add up, ids lead to their leaves, status changes reach the clusters.
+
+use emsp_domain::EvseStatus;
+use emsp_search_index::{ClusterQuery, Filters, MapFeature, SearchIndex, Viewer};
+
+use crate::common::location;
+
+/// 200 locations around Amsterdam and 100 around Paris.
+fn index() -> SearchIndex {
+    let index = SearchIndex::with_random_secret();
+    let mut locations = Vec::new();
+    for i in 0..200 {
+        let (dy, dx) = (f64::from(i % 20) * 0.002, f64::from(i / 20) * 0.003);
+        locations.push(location(&format!("AMS{i}"), 52.35 + dy, 4.85 + dx, if i % 2 == 0 { 50 } else { 0 }));
+    }
+    for i in 0..100 {
+        let (dy, dx) = (f64::from(i % 10) * 0.002, f64::from(i / 10) * 0.003);
+        locations.push(location(&format!("PAR{i}"), 48.85 + dy, 2.33 + dx, 0));
+    }
+    index.bulk_load(locations);
+    index
+}
+
+fn europe(zoom: u8, filters: Option<Filters>) -> ClusterQuery {
+    ClusterQuery { south: 35.0, west: -11.0, north: 71.0, east: 40.0, zoom, filters, viewer: Viewer::default() }
+}
+
+fn count(features: &[MapFeature]) -> u32 {
+    features.iter().map(|f| if let MapFeature::Cluster(c) = f { c.count } else { 1 }).sum()
+}
+
+#[test]
+fn low_zoom_gives_few_clusters_that_add_up() {
+    let index = index();
+    let features = index.clusters(&europe(5, None)).unwrap();
+    assert_eq!(features.len(), 2, "{features:?}");
+    assert_eq!(count(&features), 300);
+    // The same view computed from points (a filter that every location passes) agrees.
+    let all = Filters { min_power_kw: Some(0.0), ..Filters::default() };
+    let from_points = index.clusters(&europe(5, Some(all))).unwrap();
+    assert_eq!(count(&from_points), 300);
+    assert_eq!(from_points.len(), 2);
+    for zoom in [0, 3, 8, 10, 11, 14, 20] {
+        assert_eq!(count(&index.clusters(&europe(zoom, None)).unwrap()), 300, "zoom {zoom}");
+    }
+}
+
+#[test]
+fn clusters_lead_to_their_leaves_and_split_deeper() {
+    let index = index();
+    let features = index.clusters(&europe(5, None)).unwrap();
+    let MapFeature::Cluster(amsterdam) =
+        features.iter().find(|f| matches!(f, MapFeature::Cluster(c) if c.count == 200)).unwrap()
+    else {
+        unreachable!()
+    };
+    assert!((amsterdam.centroid.latitude - 52.369).abs() < 0.01, "{:?}", amsterdam.centroid);
+    assert_eq!(amsterdam.total_evses, 300);
+    assert_eq!(amsterdam.available_evses, 200);
+    assert_eq!(amsterdam.max_power_kw, 50.0);
+    let expansion = amsterdam.expansion_zoom.unwrap();
+    assert!(expansion > 5);
+    let from_points = index.cluster_expansion_zoom(amsterdam.id, None, &Viewer::default()).unwrap();
+    assert_eq!(from_points, Some(expansion));
+    let leaves = index.cluster_leaves(amsterdam.id, None, &Viewer::default(), 100, 150).unwrap();
+    assert_eq!(leaves.len(), 50);
+    assert!(leaves.iter().all(|leaf| leaf.key.starts_with("NL*ABC*AMS")));
+    assert!(index.cluster_leaves(u64::MAX, None, &Viewer::default(), 10, 0).is_err());
+    let deeper = index.clusters(&europe(expansion, None)).unwrap();
+    assert!(deeper.len() > 2);
+}
+
+#[test]
+fn status_changes_and_removals_reach_the_pyramid() {
+    let index = index();
+    let available = |index: &SearchIndex| -> u32 {
+        index
+            .clusters(&europe(5, None))
+            .unwrap()
+            .iter()
+            .map(|f| match f {
+                MapFeature::Cluster(c) => c.available_evses,
+                MapFeature::Location(l) => l.available_evses,
+            })
+            .sum()
+    };
+    assert_eq!(available(&index), 300);
+    index.set_evse_status("NL*ABC*AMS0", "AMS0-1", &EvseStatus::Charging).unwrap();
+    index.set_evse_status("NL*ABC*AMS0", "AMS0-2", &EvseStatus::Available).unwrap();
+    index.set_evse_status("NL*ABC*AMS2", "AMS2-1", &EvseStatus::Charging).unwrap();
+    assert_eq!(available(&index), 299);
+    for i in (0..200).step_by(2) {
+        index.remove(&format!("NL*ABC*AMS{i}"));
+    }
+    let features = index.clusters(&europe(5, None)).unwrap();
+    assert_eq!(count(&features), 200);
+    let max_power: f64 = features
+        .iter()
+        .map(|f| match f {
+            MapFeature::Cluster(c) => c.max_power_kw,
+            MapFeature::Location(l) => l.max_power_kw,
+        })
+        .fold(0.0, f64::max);
+    assert_eq!(max_power, 11.0, "the 50 kW locations are gone, so the highest power must drop");
+}
+
+#[test]
+fn bad_zoom_and_boxes_are_refused() {
+    let index = index();
+    assert!(index.clusters(&europe(21, None)).is_err());
+    let inverted = ClusterQuery { south: 50.0, north: 40.0, ..europe(5, None) };
+    assert!(index.clusters(&inverted).is_err());
+}
