@@ -23,12 +23,23 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server on `backend`, or returns `None` for PostgreSQL when none is configured.
     pub async fn start(backend: TestBackend) -> Option<Self> {
-        let db = match backend {
-            TestBackend::Sqlite => TestDb::sqlite(),
-            TestBackend::Postgres => TestDb::postgres()?,
-        };
+        let db = Self::database(backend)?;
+        Some(Self::start_on(db).await)
+    }
+
+    /// A fresh database of `backend` to fill before starting, or `None` for PostgreSQL when none
+    /// is configured.
+    pub fn database(backend: TestBackend) -> Option<TestDb> {
+        match backend {
+            TestBackend::Sqlite => Some(TestDb::sqlite()),
+            TestBackend::Postgres => TestDb::postgres(),
+        }
+    }
+
+    /// Starts a server on a database prepared by the test.
+    pub async fn start_on(db: TestDb) -> Self {
         let url = db.url().to_owned();
-        Some(Self::start_with_url(db, &url).await)
+        Self::start_with_url(db, &url).await
     }
 
     /// Starts a server whose `DATABASE_URL` is `url` (for instance through a [`crate::TcpProxy`]);
@@ -68,6 +79,14 @@ impl TestApp {
 
     pub fn db(&self) -> &TestDb {
         &self.db
+    }
+
+    /// The server's search index, to check what the change feed delivered.
+    pub fn index(&self) -> std::sync::Arc<emsp_search_index::SearchIndex> {
+        match &self.server {
+            Some(server) => server.index.clone(),
+            None => panic!("the server was stopped"),
+        }
     }
 
     /// Stops gracefully and waits for the server to finish.

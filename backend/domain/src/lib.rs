@@ -6,6 +6,8 @@
 pub mod cdr;
 mod enums;
 pub mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod geo;
 pub mod ids;
 pub mod location;

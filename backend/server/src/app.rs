@@ -10,8 +10,12 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use emsp_store::{DatabaseUrl, Store, StoreOptions, TokenCipher};
 
+use emsp_search_index::SearchIndex;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
 use crate::config::{Config, DatabaseConfig};
-use crate::health::Readiness;
+use crate::index_sync;
 use crate::metrics::{self, Metrics};
 use crate::router;
 
@@ -20,7 +24,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub metrics: Metrics,
-    pub readiness: Arc<Readiness>,
+    pub index: Arc<SearchIndex>,
 }
 
 /// How to run, beyond the configuration.
@@ -41,14 +45,19 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub public_url: String,
     pub store: Store,
+    pub index: Arc<SearchIndex>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl RunningServer {
     /// Waits until the server stops (on a signal, or after [`RunningServer::stop`]).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task panicked")?.context("server failed")?;
+        let served = self.task.await;
+        // Background jobs stop with the server, whatever ended it.
+        let _ = self.shutdown.send(true);
+        served.context("server task panicked")?.context("server failed")?;
         tracing::info!("stopped");
         Ok(())
     }
@@ -121,12 +130,10 @@ pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<Runnin
     let applied = tokio::task::spawn_blocking(move || migrating.migrate()).await.context("migration panicked")??;
     tracing::info!(applied = ?applied, "database migrated");
 
-    let readiness = Arc::new(Readiness::default());
-    // The search index (issue 3) loads here; until it exists there is nothing to wait for.
-    readiness.set_search_index_loaded();
-
+    let index = Arc::new(SearchIndex::new(&cursor_secret(&config.database)));
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
-    let state = web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, readiness });
+    let state =
+        web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, index: index.clone() });
     let listener = TcpListener::bind(config.server.listen)
         .with_context(|| format!("cannot listen on {} (EMSP_LISTEN)", config.server.listen))?;
     let addr = listener.local_addr()?;
@@ -157,7 +164,35 @@ pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<Runnin
         config.server.public_url()
     };
     tracing::info!(%addr, public_url = %public_url, "listening");
-    Ok(RunningServer { addr, public_url, store, handle, task })
+
+    // The index loads while the server already answers: `/ready` says 503 until it is done.
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (loader_store, loader_index) = (store.clone(), index.clone());
+    tokio::spawn(async move {
+        let (load_store, load_index) = (loader_store.clone(), loader_index.clone());
+        match tokio::task::spawn_blocking(move || index_sync::bulk_load(&load_store, &load_index)).await {
+            Ok(Ok(from_seq)) => index_sync::follow(loader_store, loader_index, from_seq, shutdown_rx).await,
+            Ok(Err(error)) => tracing::error!(%error, "search index could not be loaded; /ready stays 503"),
+            Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),
+        }
+    });
+    Ok(RunningServer { addr, public_url, store, index, handle, task, shutdown })
+}
+
+/// The key that signs search cursors. Derived from `EMSP_SECRET_KEY` so that a cursor issued by one
+/// replica is accepted by every other and after a restart; random (cursors die with the process)
+/// when no key is configured.
+fn cursor_secret(config: &DatabaseConfig) -> Vec<u8> {
+    match &config.secret_key {
+        Some(key) => {
+            Sha256::new().chain_update(b"emsp search cursor v1\0").chain_update(key.as_bytes()).finalize().to_vec()
+        }
+        None => rand_secret(),
+    }
+}
+
+fn rand_secret() -> Vec<u8> {
+    uuid::Uuid::new_v4().as_bytes().iter().chain(uuid::Uuid::new_v4().as_bytes()).copied().collect()
 }
 
 async fn not_found() -> HttpResponse {

@@ -32,6 +32,37 @@ enum Command {
     Demo,
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
+    /// Measure hot paths and print the figures.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The search engine on a generated, realistic dataset: bulk load, memory, status updates and
+    /// every query kind (p50, p99, throughput); optionally the same queries on PostGIS.
+    Search(SearchBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SearchBenchArgs {
+    /// EVSEs to generate (jittered around real charger coordinates shipped with the project).
+    #[arg(long, default_value_t = 1_000_000)]
+    evses: usize,
+    /// Seed of the dataset and the queries: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Queries timed per kind.
+    #[arg(long, default_value_t = 2_000)]
+    queries: usize,
+    /// Also load the data into PostGIS at this `postgres://` URL and run the same queries there.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    postgis: Option<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Parses the command line, runs the command and turns failures into a message and exit code 1.
@@ -56,7 +87,9 @@ fn say(text: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_env(cli.config.as_deref())?;
-    telemetry::init(&config.log)?;
+    // A server logs to stdout for its supervisor; one-shot commands keep stdout for their output.
+    let logs_to_stdout = matches!(cli.command, Command::Serve | Command::Demo);
+    telemetry::init(&config.log, logs_to_stdout)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     match cli.command {
@@ -70,7 +103,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_config(&config)?;
             Ok(())
         }
+        Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
     }
+}
+
+fn bench_search(args: &SearchBenchArgs) -> anyhow::Result<()> {
+    let options = emsp_bench::SearchBenchOptions {
+        evses: args.evses,
+        seed: args.seed,
+        postgis_url: args.postgis.clone(),
+        queries_per_kind: args.queries,
+    };
+    let report = emsp_bench::run_search_bench(&options)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.to_table());
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,28 +1,11 @@
 //! Liveness, readiness and metrics endpoints.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::app::AppState;
-
-/// What must be true before the process takes traffic, beside a reachable database.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    search_index_loaded: AtomicBool,
-}
-
-impl Readiness {
-    pub fn set_search_index_loaded(&self) {
-        self.search_index_loaded.store(true, Ordering::SeqCst);
-    }
-
-    pub fn search_index_loaded(&self) -> bool {
-        self.search_index_loaded.load(Ordering::SeqCst)
-    }
-}
 
 #[derive(Serialize)]
 struct ReadyReport {
@@ -53,7 +36,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             false
         }
     };
-    let index_ok = state.readiness.search_index_loaded();
+    let index_ok = state.index.is_ready();
     let report = ReadyReport {
         status: if database_ok && index_ok { "ready" } else { "unavailable" },
         database: if database_ok { "ok" } else { "unavailable" },
@@ -68,5 +51,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(&state.store))
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.store, &state.index))
 }

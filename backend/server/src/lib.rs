@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 mod health;
+mod index_sync;
 pub mod metrics;
 mod router;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use prometheus::{
 };
 use tracing::Instrument;
 
+use emsp_search_index::SearchIndex;
 use emsp_store::Store;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -28,6 +29,8 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    index_locations: IntGauge,
+    index_evses: IntGauge,
 }
 
 impl Metrics {
@@ -48,6 +51,8 @@ impl Metrics {
         let pool_connections = IntGauge::new("emsp_db_pool_connections", "open database connections")?;
         let pool_idle = IntGauge::new("emsp_db_pool_idle_connections", "idle database connections")?;
         let pool_max = IntGauge::new("emsp_db_pool_max_connections", "largest number of database connections")?;
+        let index_locations = IntGauge::new("emsp_search_index_locations", "locations in the search index")?;
+        let index_evses = IntGauge::new("emsp_search_index_evses", "EVSEs in the search index")?;
         let build = IntGaugeVec::new(Opts::new("emsp_build_info", "build information"), &["version", "database"])?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION"), database_backend]).set(1);
         registry.register(Box::new(requests.clone()))?;
@@ -55,8 +60,10 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
+        registry.register(Box::new(index_locations.clone()))?;
+        registry.register(Box::new(index_evses.clone()))?;
         registry.register(Box::new(build))?;
-        Ok(Self { registry, requests, latency, pool_connections, pool_idle, pool_max })
+        Ok(Self { registry, requests, latency, pool_connections, pool_idle, pool_max, index_locations, index_evses })
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
@@ -64,8 +71,11 @@ impl Metrics {
         self.latency.with_label_values(&[method, route]).observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition format, with pool gauges read now.
-    pub fn render(&self, store: &Store) -> String {
+    /// The text exposition format, with pool and index gauges read now.
+    pub fn render(&self, store: &Store, index: &SearchIndex) -> String {
+        let index_stats = index.stats();
+        self.index_locations.set(i64::try_from(index_stats.locations).unwrap_or(i64::MAX));
+        self.index_evses.set(i64::try_from(index_stats.evses).unwrap_or(i64::MAX));
         let stats = store.pool_stats();
         self.pool_connections.set(i64::from(stats.connections));
         self.pool_idle.set(i64::from(stats.idle));

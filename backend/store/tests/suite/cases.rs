@@ -11,7 +11,7 @@ use emsp_store::{
     ChangeKind, Endpoint, NewPartner, PartnerParty, PartnerStatus, Registration, Store, StoreError, WriteOutcome,
 };
 
-use crate::fixtures::{at, location, tariff};
+use emsp_domain::fixtures::{at, location, tariff};
 
 fn feed_kinds(store: &Store) -> Vec<(ChangeKind, String)> {
     store.changes_since(0, 1000).unwrap().into_iter().map(|c| (c.kind, c.entity_key)).collect()

@@ -6,7 +6,6 @@
 //! instances return at once; `EMSP_REQUIRE_POSTGRES=1` turns that into a failure.
 
 mod cases;
-mod fixtures;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {

@@ -1,7 +1,11 @@
-//! Builders for domain objects used by the cases.
+//! Builders of realistic domain objects for tests (feature `fixtures`): a DC fast-charging location
+//! in Amsterdam with two EVSEs, and a simple energy tariff.
+
+#![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use emsp_domain::*;
+
+use crate::*;
 
 pub fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_750_000_000 + seconds, 0).single().unwrap()

@@ -1,0 +1,121 @@
+//! Keeps the in-memory search index equal to the store.
+//!
+//! At start-up the index is bulk-loaded from the store in pages. The change-feed position is read
+//! *before* the load, so a change committed while loading is applied again afterwards (every change
+//! is idempotent) instead of being lost. After that a follower applies the feed in order. Because
+//! every replica runs its own follower against the same feed, a status change pushed to any replica
+//! reaches the search of all of them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use emsp_domain::{EvseStatus, EvseUid};
+use emsp_search_index::{IndexChange, SearchIndex};
+use emsp_store::{Change, ChangeKind, Store, StoreResult};
+use tokio::sync::watch;
+
+/// Locations read per page during the bulk load.
+const LOAD_PAGE: i64 = 2_000;
+/// Changes applied per poll.
+const FEED_BATCH: i64 = 1_000;
+/// How often an idle follower looks for new changes.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Loads every stored location; returns the feed position to follow from.
+pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
+    let started = Instant::now();
+    let from_seq = store.latest_change_seq()?;
+    let mut locations = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.locations_page(after.as_deref(), LOAD_PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key());
+        locations.extend(page);
+        if locations.len() % (LOAD_PAGE as usize * 25) == 0 {
+            tracing::info!(loaded = locations.len(), "loading the search index");
+        }
+    }
+    let report = index.bulk_load(locations);
+    for rejected in report.rejected.iter().take(20) {
+        tracing::warn!(rejected = ?rejected, "location not indexed");
+    }
+    index.mark_ready();
+    tracing::info!(
+        locations = report.locations,
+        evses = report.evses,
+        rejected = report.rejected.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        from_seq,
+        "search index loaded"
+    );
+    Ok(from_seq)
+}
+
+/// Applies every change after `after_seq`; returns the new position.
+pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64) -> StoreResult<i64> {
+    loop {
+        let changes = store.changes_since(after_seq, FEED_BATCH)?;
+        let Some(last) = changes.last() else { return Ok(after_seq) };
+        let last_seq = last.seq;
+        for change in changes {
+            apply(store, index, change)?;
+        }
+        after_seq = last_seq;
+    }
+}
+
+fn apply(store: &Store, index: &SearchIndex, change: Change) -> StoreResult<()> {
+    let result = match change.kind {
+        // Re-read rather than trust an old payload: the row holds the newest version, and a
+        // location removed since is removed from the index too.
+        ChangeKind::LocationUpserted => match store.get_location(&change.entity_key)? {
+            Some(location) => index.apply(IndexChange::UpsertLocation(Box::new(location))),
+            None => index.apply(IndexChange::RemoveLocation { key: change.entity_key.clone() }),
+        },
+        ChangeKind::LocationRemoved => index.apply(IndexChange::RemoveLocation { key: change.entity_key.clone() }),
+        ChangeKind::EvseStatus => {
+            let uid = change.payload["evse_uid"].as_str().and_then(|uid| EvseUid::new(uid).ok());
+            let status = change.payload["status"].as_str().map(EvseStatus::parse);
+            match (uid, status) {
+                (Some(uid), Some(status)) => index.apply(IndexChange::EvseStatus {
+                    location_key: change.entity_key.clone(),
+                    evse_uid: uid.as_str().to_owned(),
+                    status,
+                }),
+                _ => {
+                    tracing::error!(seq = change.seq, payload = %change.payload, "malformed status change in the feed");
+                    return Ok(());
+                }
+            }
+        }
+        // The index holds tariff references, not tariffs; pricing reads tariffs on its own.
+        ChangeKind::TariffUpserted | ChangeKind::TariffRemoved => return Ok(()),
+    };
+    if let Err(error) = result {
+        // A location the index rejects (impossible coordinates) or a status for an EVSE it does not
+        // hold: logged, never a reason to stop following the feed.
+        tracing::warn!(seq = change.seq, key = %change.entity_key, %error, "change not applied to the search index");
+    }
+    Ok(())
+}
+
+/// Follows the feed until `shutdown` turns true. A database outage pauses the follower, which
+/// resumes from where it was.
+pub async fn follow(store: Store, index: Arc<SearchIndex>, mut after_seq: i64, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (store_now, index_now) = (store.clone(), index.clone());
+        match tokio::task::spawn_blocking(move || apply_pending(&store_now, &index_now, after_seq)).await {
+            Ok(Ok(seq)) => after_seq = seq,
+            Ok(Err(error)) => tracing::warn!(%error, after_seq, "change feed unavailable, retrying"),
+            Err(error) => tracing::error!(%error, "change feed follower panicked, retrying"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
