@@ -270,7 +270,7 @@ fn objects_of(document: Value, expected: &'static str) -> Result<Vec<Value>, Fee
 fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
     let renames: Vec<(String, String)> = object
         .keys()
-        .filter(|key| key.chars().any(|c| c.is_ascii_uppercase()))
+        .filter(|key| is_camel_case(key))
         .map(|key| (key.clone(), snake_case(key)))
         .collect();
     for (from, to) in renames {
@@ -300,6 +300,11 @@ fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut 
         }
         _ => {}
     }
+}
+
+/// `lastUpdated`, not `DC` or `AC_3_PHASE` (vendor maps keyed by enum values stay as they are).
+fn is_camel_case(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_lowercase()) && key.chars().any(|c| c.is_ascii_uppercase())
 }
 
 fn snake_case(key: &str) -> String {

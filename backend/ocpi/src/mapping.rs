@@ -108,12 +108,21 @@ pub(crate) fn resolve_party<'a>(
     ))
 }
 
-/// `FR*DRV*E123` → `FR*DRV`. Only the `*`-separated eMI3 form is trusted: compact forms are ambiguous.
+/// The operator of an eMI3 EVSE id: `FR*DRV*E123` or the compact `NLFASE3100201` (country, operator,
+/// then the `E` that starts the outlet id) → `FR*DRV`, `NL*FAS`. Other shapes are not trusted.
 pub fn party_from_emi3(id: &str) -> Option<PartyId> {
-    let mut parts = id.trim().split('*');
-    let country = parts.next()?;
-    let party = parts.next()?;
-    parts.next()?;
+    let id = id.trim();
+    let mut parts = id.split('*');
+    let (country, party) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(country), Some(party), Some(_)) => (country, party),
+        _ => {
+            let compact = id.get(..6).filter(|head| head.len() == 6 && id.len() > 6)?;
+            if !compact[5..].eq_ignore_ascii_case("E") {
+                return None;
+            }
+            (&compact[..2], &compact[2..5])
+        }
+    };
     let country = CountryCode::new(country).ok()?;
     let party = PartyCode::new(party).ok()?;
     Some(PartyId::new(country, party))
@@ -141,6 +150,9 @@ pub(crate) fn coordinate(text: &str, path: &str, notes: &mut Notes) -> Result<f6
 pub(crate) fn point(latitude: &str, longitude: &str, path: &str, notes: &mut Notes) -> Result<GeoPoint, MapError> {
     let lat = coordinate(latitude, &join(path, "latitude"), notes)?;
     let lon = coordinate(longitude, &join(path, "longitude"), notes)?;
+    if lat == lon && lat != 0.0 {
+        notes.warn(path, format!("latitude equals longitude ({lat}): probably a copy error at the CPO"));
+    }
     GeoPoint::new(lat, lon).map_err(|e| MapError::new(join(path, &e.field), e.reason))
 }
 
@@ -320,5 +332,15 @@ mod tests {
         assert_eq!(time_of_day("24:00", "t").unwrap(), NaiveTime::MIN);
         assert!(time_of_day("25:61", "t").is_err());
         assert_eq!(alpha3("pt"), Some("PRT"));
+    }
+
+    #[test]
+    fn emi3_ids_name_their_operator() {
+        assert_eq!(party_from_emi3("FR*DRV*E123").unwrap().to_string(), "FR*DRV");
+        assert_eq!(party_from_emi3("NLFASE3100201").unwrap().to_string(), "NL*FAS");
+        assert!(party_from_emi3("PL-97453").is_none());
+        assert!(party_from_emi3("EVSE-005c2958").is_none());
+        assert!(party_from_emi3("NLFASE").is_none());
+        assert!(party_from_emi3("\u{e9}\u{e9}\u{e9}").is_none());
     }
 }

@@ -89,10 +89,10 @@ pub fn to_domain(wire: &Cdr, party: Option<&PartyId>, notes: &mut Notes) -> Resu
         coordinates: wire.location.coordinates.clone(),
         evse_uid: evse.map(|e| e.uid.clone()),
         evse_id: evse.and_then(|e| e.evse_id.clone()),
-        connector_id: connector.map(|c| c.id.clone()),
-        connector_standard: connector.map(|c| c.standard.clone()),
+        connector_id: connector.and_then(|c| c.id.clone()),
+        connector_standard: connector.and_then(|c| c.standard.clone()),
         connector_format: connector.and_then(|c| c.format.clone()),
-        connector_power_type: connector.map(|c| c.power_type.clone()),
+        connector_power_type: connector.and_then(|c| c.power_type.clone()),
     };
     let cdr_location =
         serde_json::to_value(&cdr_location).map_err(|e| MapError::new("location", format!("cannot be kept: {e}")))?;

@@ -6,6 +6,7 @@ use emsp_domain::{
     Capability, ConnectorFormat, ConnectorStandard, EvseStatus, EvseUid, Facility, ParkingRestriction, ParkingType,
     PartyId, PowerType,
 };
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::lenient;
@@ -106,16 +107,21 @@ pub struct Evse {
 /// One connector (2.1.1 `Connector` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connector {
-    #[serde(deserialize_with = "lenient::string")]
-    pub id: String,
-    pub standard: ConnectorStandard,
+    /// Required by the specification; a missing id becomes the connector's position (1, 2, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    /// Required by the specification; a connector without one is dropped with a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard: Option<ConnectorStandard>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<ConnectorFormat>,
-    pub power_type: PowerType,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
-    pub voltage: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
-    pub amperage: Option<u32>,
+    /// Required by the specification; inferred for DC-only standards, else the connector is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_type: Option<PowerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    pub voltage: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    pub amperage: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub tariff_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
@@ -200,10 +206,11 @@ fn evse_to_domain(
         let connector_path = index(&join(path, "connectors"), position);
         let tariff_ids: Vec<String> = connector.tariff_id.iter().cloned().collect();
         let parts = ConnectorParts {
-            id: &connector.id,
-            standard: &connector.standard,
+            position,
+            id: connector.id.as_deref(),
+            standard: connector.standard.as_ref(),
             format: connector.format.as_ref(),
-            power_type: &connector.power_type,
+            power_type: connector.power_type.as_ref(),
             voltage: (connector.voltage, "voltage"),
             amperage: (connector.amperage, "amperage"),
             max_electric_power: None,
@@ -211,7 +218,7 @@ fn evse_to_domain(
             terms_and_conditions: connector.terms_and_conditions.as_ref(),
             last_updated: connector.last_updated,
         };
-        connectors.push(connector_to_domain(&parts, &connector_path, last_updated, notes)?);
+        connectors.extend(connector_to_domain(&parts, &connector_path, last_updated, notes)?);
     }
     let coordinates = match &wire.coordinates {
         Some(c) => match point(&c.latitude, &c.longitude, &join(path, "coordinates"), notes) {
@@ -299,12 +306,12 @@ pub fn evse_from_domain(evse: &domain::Evse) -> Evse {
 /// A domain connector as a 2.1.1 object.
 pub fn connector_from_domain(connector: &domain::Connector) -> Connector {
     Connector {
-        id: connector.id.to_string(),
-        standard: connector.standard.clone(),
+        id: Some(connector.id.to_string()),
+        standard: Some(connector.standard.clone()),
         format: Some(connector.format.clone()),
-        power_type: connector.power_type.clone(),
-        voltage: Some(connector.max_voltage),
-        amperage: Some(connector.max_amperage),
+        power_type: Some(connector.power_type.clone()),
+        voltage: Some(Decimal::from(connector.max_voltage)),
+        amperage: Some(Decimal::from(connector.max_amperage)),
         tariff_id: connector.tariff_ids.first().map(ToString::to_string),
         terms_and_conditions: connector.terms_and_conditions.clone(),
         last_updated: Some(connector.last_updated),

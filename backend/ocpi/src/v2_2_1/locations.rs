@@ -9,6 +9,8 @@ use emsp_domain::{
     Capability, ConnectorFormat, ConnectorId, ConnectorStandard, EvseStatus, EvseUid, Facility, LocationId,
     ParkingRestriction, ParkingType, PartyId, PowerType, TariffId,
 };
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use crate::lenient;
@@ -107,18 +109,23 @@ pub struct Evse {
 /// One connector (2.2.1 `Connector` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connector {
-    #[serde(deserialize_with = "lenient::string")]
-    pub id: String,
-    pub standard: ConnectorStandard,
+    /// Required by the specification; a missing id becomes the connector's position (1, 2, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    /// Required by the specification; a connector without one is dropped with a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard: Option<ConnectorStandard>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<ConnectorFormat>,
-    pub power_type: PowerType,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
-    pub max_voltage: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
-    pub max_amperage: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_u32")]
-    pub max_electric_power: Option<u32>,
+    /// Required by the specification; inferred for DC-only standards, else the connector is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_type: Option<PowerType>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    pub max_voltage: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    pub max_amperage: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    pub max_electric_power: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::vec")]
     pub tariff_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
@@ -391,14 +398,7 @@ pub(crate) fn common_to_domain(
             }
         }
     };
-    let time_zone = match optional_text(parts.time_zone) {
-        Some(zone) if zone.parse::<chrono_tz::Tz>().is_ok() => Some(zone),
-        Some(zone) => {
-            notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, dropped"));
-            None
-        }
-        None => None,
-    };
+    let time_zone = optional_text(parts.time_zone).and_then(|zone| time_zone(&zone, notes));
     let opening_times = match parts.opening_times {
         Some(hours) => hours_to_domain(hours, "opening_times", notes),
         None => None,
@@ -443,6 +443,21 @@ pub(crate) fn common_to_domain(
     })
 }
 
+/// An IANA zone name; `Asia/Kuala Lumpur` (space for underscore) is repaired, anything else
+/// unknown is dropped: the domain would reject the whole location for it.
+fn time_zone(zone: &str, notes: &mut Notes) -> Option<String> {
+    if zone.parse::<chrono_tz::Tz>().is_ok() {
+        return Some(zone.to_owned());
+    }
+    let repaired = zone.trim().replace(' ', "_");
+    if repaired.parse::<chrono_tz::Tz>().is_ok() {
+        notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, read as {repaired:?}"));
+        return Some(repaired);
+    }
+    notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, dropped"));
+    None
+}
+
 /// A child's `last_updated`: its own when plausible, else its parent's (with a warning).
 pub(crate) fn inherited(
     own: Option<DateTime<Utc>>,
@@ -479,10 +494,11 @@ fn evse_to_domain(
     for (position, connector) in wire.connectors.iter().enumerate() {
         let connector_path = index(&join(path, "connectors"), position);
         let parts = ConnectorParts {
-            id: &connector.id,
-            standard: &connector.standard,
+            position,
+            id: connector.id.as_deref(),
+            standard: connector.standard.as_ref(),
             format: connector.format.as_ref(),
-            power_type: &connector.power_type,
+            power_type: connector.power_type.as_ref(),
             voltage: (connector.max_voltage, "max_voltage"),
             amperage: (connector.max_amperage, "max_amperage"),
             max_electric_power: connector.max_electric_power,
@@ -490,7 +506,7 @@ fn evse_to_domain(
             terms_and_conditions: connector.terms_and_conditions.as_ref(),
             last_updated: connector.last_updated,
         };
-        connectors.push(connector_to_domain(&parts, &connector_path, last_updated, notes)?);
+        connectors.extend(connector_to_domain(&parts, &connector_path, last_updated, notes)?);
     }
     if connectors.is_empty() && status != EvseStatus::Removed {
         notes.warn(join(path, "connectors"), "an EVSE without connectors");
@@ -533,14 +549,16 @@ fn evse_to_domain(
 
 /// The connector fields of 2.1.1 and 2.2.1 under their version's names.
 pub(crate) struct ConnectorParts<'a> {
-    pub id: &'a str,
-    pub standard: &'a ConnectorStandard,
+    /// Position in the EVSE's list, the id of a connector that states none.
+    pub position: usize,
+    pub id: Option<&'a str>,
+    pub standard: Option<&'a ConnectorStandard>,
     pub format: Option<&'a ConnectorFormat>,
-    pub power_type: &'a PowerType,
+    pub power_type: Option<&'a PowerType>,
     /// The value and the field name it came from (`max_voltage` or 2.1.1 `voltage`).
-    pub voltage: (Option<u32>, &'static str),
-    pub amperage: (Option<u32>, &'static str),
-    pub max_electric_power: Option<u32>,
+    pub voltage: (Option<Decimal>, &'static str),
+    pub amperage: (Option<Decimal>, &'static str),
+    pub max_electric_power: Option<Decimal>,
     pub tariff_ids: &'a [String],
     pub terms_and_conditions: Option<&'a String>,
     pub last_updated: Option<DateTime<Utc>>,
@@ -550,24 +568,80 @@ pub(crate) struct ConnectorParts<'a> {
 /// delivers less than 1 kW, and feeds that send `22` for a 22 kW socket exist.
 const KILOWATT_SUSPICION_W: u32 = 1_000;
 
+/// Standards that only exist as DC connectors, so a missing `power_type` is not in doubt.
+fn dc_only(standard: &ConnectorStandard) -> bool {
+    matches!(
+        standard,
+        ConnectorStandard::Chademo
+            | ConnectorStandard::Chaoji
+            | ConnectorStandard::GbtDc
+            | ConnectorStandard::Iec62196T1Combo
+            | ConnectorStandard::Iec62196T2Combo
+            | ConnectorStandard::Mcs
+    )
+}
+
+/// A whole, non-negative number of volts, amperes or watts; fractions are rounded with a warning.
+fn whole(value: Decimal, path: &str, notes: &mut Notes) -> Option<u32> {
+    if value.is_sign_negative() && !value.is_zero() {
+        notes.warn(path, format!("{value} is negative, treated as unknown"));
+        return None;
+    }
+    let rounded = value.round();
+    if rounded != value {
+        notes.warn(path, format!("{value} is not a whole number, rounded to {rounded}"));
+    }
+    match rounded.to_u32() {
+        Some(whole) => Some(whole),
+        None => {
+            notes.warn(path, format!("{value} is out of range, treated as unknown"));
+            None
+        }
+    }
+}
+
+/// A connector, or `None` (with a warning) when it cannot be described: no standard, or no power
+/// type that the standard implies. Dropping one such connector keeps the location on the map.
 pub(crate) fn connector_to_domain(
     parts: &ConnectorParts<'_>,
     path: &str,
     parent_updated: DateTime<Utc>,
     notes: &mut Notes,
-) -> Result<domain::Connector, MapError> {
-    let id = ConnectorId::new(parts.id.trim()).map_err(|e| MapError::new(join(path, "id"), e.reason))?;
+) -> Result<Option<domain::Connector>, MapError> {
+    let id = match parts.id.map(str::trim).filter(|id| !id.is_empty()) {
+        Some(id) => ConnectorId::new(id).map_err(|e| MapError::new(join(path, "id"), e.reason))?,
+        None => {
+            let position = (parts.position + 1).to_string();
+            notes.warn(join(path, "id"), format!("missing, its position {position} is used"));
+            ConnectorId::new(position).map_err(|e| MapError::new(join(path, "id"), e.reason))?
+        }
+    };
+    let Some(standard) = parts.standard else {
+        notes.warn(join(path, "standard"), "missing: the connector is dropped");
+        return Ok(None);
+    };
+    let power_type = match parts.power_type {
+        Some(power_type) => power_type.clone(),
+        None if dc_only(standard) => {
+            notes.warn(join(path, "power_type"), format!("missing, DC assumed from the standard {standard}"));
+            PowerType::Dc
+        }
+        None => {
+            notes.warn(join(path, "power_type"), format!("missing and {standard} can be AC or DC: the connector is dropped"));
+            return Ok(None);
+        }
+    };
     let format = match parts.format {
         Some(format) => format.clone(),
         None => {
             // DC connectors are tethered; an AC connector without a stated cable is most often a socket.
-            let guess = if parts.power_type.is_dc() { ConnectorFormat::Cable } else { ConnectorFormat::Socket };
+            let guess = if power_type.is_dc() { ConnectorFormat::Cable } else { ConnectorFormat::Socket };
             notes.warn(join(path, "format"), format!("missing, {guess} assumed from the power type"));
             guess
         }
     };
-    let mut electrical = |(value, field): (Option<u32>, &'static str)| match value {
-        Some(value) => value,
+    let mut electrical = |(value, field): (Option<Decimal>, &'static str)| match value {
+        Some(value) => whole(value, &join(path, field), notes).unwrap_or(0),
         None => {
             notes.warn(join(path, field), "missing, 0 (unknown) used");
             0
@@ -575,19 +649,19 @@ pub(crate) fn connector_to_domain(
     };
     let max_voltage = electrical(parts.voltage);
     let max_amperage = electrical(parts.amperage);
+    let power_path = join(path, "max_electric_power");
     let max_electric_power = match parts.max_electric_power {
-        Some(0) => {
-            notes.warn(join(path, "max_electric_power"), "0 W, treated as unknown");
+        None => None,
+        Some(value) if value.is_zero() => {
+            notes.warn(power_path, "0 W, treated as unknown");
             None
         }
-        Some(watts) if watts < KILOWATT_SUSPICION_W => {
-            notes.warn(
-                join(path, "max_electric_power"),
-                format!("{watts} looks like kW, not W: read as {} W", watts * 1000),
-            );
-            Some(watts * 1000)
+        Some(value) if value < Decimal::from(KILOWATT_SUSPICION_W) => {
+            let watts = value * Decimal::ONE_THOUSAND;
+            notes.warn(&power_path, format!("{value} looks like kW, not W: read as {watts} W"));
+            whole(watts, &power_path, notes)
         }
-        other => other,
+        Some(value) => whole(value, &power_path, notes),
     };
     let mut tariff_ids = Vec::new();
     for (position, tariff) in parts.tariff_ids.iter().enumerate() {
@@ -596,18 +670,18 @@ pub(crate) fn connector_to_domain(
             Err(e) => notes.warn(index(&join(path, "tariff_ids"), position), format!("{}; dropped", e.reason)),
         }
     }
-    Ok(domain::Connector {
+    Ok(Some(domain::Connector {
         id,
-        standard: parts.standard.clone(),
+        standard: standard.clone(),
         format,
-        power_type: parts.power_type.clone(),
+        power_type,
         max_voltage,
         max_amperage,
         max_electric_power,
         tariff_ids,
         terms_and_conditions: optional_text(parts.terms_and_conditions),
         last_updated: inherited(parts.last_updated, parent_updated, path, notes),
-    })
+    }))
 }
 
 pub(crate) fn display_text_to_domain(wire: &DisplayText, path: &str, notes: &mut Notes) -> Option<domain::DisplayText> {
@@ -794,13 +868,13 @@ pub fn evse_from_domain(evse: &domain::Evse) -> Evse {
 /// A domain connector as a 2.2.1 object.
 pub fn connector_from_domain(connector: &domain::Connector) -> Connector {
     Connector {
-        id: connector.id.to_string(),
-        standard: connector.standard.clone(),
+        id: Some(connector.id.to_string()),
+        standard: Some(connector.standard.clone()),
         format: Some(connector.format.clone()),
-        power_type: connector.power_type.clone(),
-        max_voltage: Some(connector.max_voltage),
-        max_amperage: Some(connector.max_amperage),
-        max_electric_power: connector.max_electric_power,
+        power_type: Some(connector.power_type.clone()),
+        max_voltage: Some(Decimal::from(connector.max_voltage)),
+        max_amperage: Some(Decimal::from(connector.max_amperage)),
+        max_electric_power: connector.max_electric_power.map(Decimal::from),
         tariff_ids: connector.tariff_ids.iter().map(ToString::to_string).collect(),
         terms_and_conditions: connector.terms_and_conditions.clone(),
         last_updated: Some(connector.last_updated),
