@@ -1,0 +1,489 @@
+//! Tolerant reading of location, tariff and CDR feeds: a file a partner sent, or one page of a
+//! `GET /locations` answer.
+//!
+//! Real CPO feeds deviate from the specification, and one bad object must never cost us the other
+//! thousand. So the input is read in stages, and each stage fails as narrowly as it can:
+//!
+//! 1. **Bytes → text.** A UTF-8 BOM is dropped. Bytes that are not UTF-8 are decoded as
+//!    Windows-1252 (a superset of Latin-1 for printable text), with a document-level warning.
+//! 2. **Text → JSON.** Not JSON at all is a [`FeedError`], the only way the whole input fails
+//!    besides having no list of objects.
+//! 3. **JSON → list of objects.** An envelope `{status_code, data: [...]}`, a bare array, or a
+//!    single object are accepted.
+//! 4. **Per object**, each failure skips that object only, with its index, id and JSON path
+//!    ([`Skipped`]): camelCase keys are renamed to the specification's snake_case, fields of the
+//!    other version's spelling are renamed (a 2.2 location with 2.1.1 `voltage`), the object is
+//!    read with the wire types of its version (given, or detected per object), mapped to the
+//!    domain (see [`crate::mapping`] for what is tolerated there), and validated by the domain.
+//!
+//! Every tolerated deviation is a [`Warning`] with the JSON path of the field, so operations can
+//! tell partners what to fix. Warnings about the whole document have index 0, no id and path `$`.
+
+use std::collections::HashMap;
+
+use emsp_domain::{Cdr, Location, PartyId, Tariff};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::mapping::{MapError, Notes};
+use crate::version::OcpiVersion;
+use crate::{v2_1_1, v2_2_1};
+
+/// How to read a feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The party that owns objects which name none (always the case in 2.1.1). Objects that name
+    /// their own valid party keep it.
+    pub default_party: Option<PartyId>,
+    /// The version of every object; `None` detects it per object.
+    pub version: Option<OcpiVersion>,
+}
+
+/// What a feed gave: the objects that made it, and why the others did not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feed<T> {
+    pub items: Vec<T>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<Warning>,
+}
+
+impl<T> Default for Feed<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), skipped: Vec::new(), warnings: Vec::new() }
+    }
+}
+
+/// An object that was left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Position of the object in the feed's list.
+    pub index: usize,
+    /// Its `id`, when it has a readable one.
+    pub id: Option<String>,
+    /// JSON path of the problem, from the list: `[12].evses[0].connectors[1].standard`.
+    pub path: String,
+    pub reason: String,
+}
+
+/// A deviation that was tolerated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub index: usize,
+    pub id: Option<String>,
+    /// JSON path of the field, from the list (`[12].evses[0].connectors[1].max_electric_power`),
+    /// or `$` for the whole document.
+    pub path: String,
+    pub message: String,
+}
+
+/// The input as a whole could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("the OCPI response carries no data (status_code {status_code}{})", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    NoData { status_code: String, message: Option<String> },
+    #[error("no list of {expected} found: {found}")]
+    NotAFeed { expected: &'static str, found: String },
+}
+
+/// What kind of objects a feed holds, judged from its first object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedKind {
+    Locations,
+    Tariffs,
+    Cdrs,
+    Unknown,
+}
+
+/// Guesses the kind of a feed without importing it (for `emsp import FILE`).
+pub fn detect_kind(bytes: &[u8]) -> FeedKind {
+    let Ok((document, _)) = read_document(bytes) else {
+        return FeedKind::Unknown;
+    };
+    let Ok(objects) = objects_of(document, "objects") else {
+        return FeedKind::Unknown;
+    };
+    let Some(first) = objects.iter().find_map(Value::as_object) else {
+        return FeedKind::Unknown;
+    };
+    kind_of(first)
+}
+
+fn kind_of(object: &Map<String, Value>) -> FeedKind {
+    let has = |key: &str| object.contains_key(key);
+    if has("cdr_token") || has("auth_id") || has("charging_periods") || has("total_cost") || has("cdr_location") {
+        FeedKind::Cdrs
+    } else if has("coordinates") || has("evses") {
+        FeedKind::Locations
+    } else if has("elements") || (has("currency") && has("id")) {
+        FeedKind::Tariffs
+    } else {
+        FeedKind::Unknown
+    }
+}
+
+/// Reads a location feed.
+pub fn parse_locations(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Location>, FeedError> {
+    parse_with(bytes, options, "locations", import_location)
+}
+
+/// Reads a tariff feed.
+pub fn parse_tariffs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Tariff>, FeedError> {
+    parse_with(bytes, options, "tariffs", import_tariff)
+}
+
+/// Reads a CDR feed.
+pub fn parse_cdrs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Cdr>, FeedError> {
+    parse_with(bytes, options, "CDRs", import_cdr)
+}
+
+/// One object's outcome: the domain object, or where and why it failed.
+type Imported<T> = Result<T, MapError>;
+
+fn parse_with<T>(
+    bytes: &[u8],
+    options: &ImportOptions,
+    expected: &'static str,
+    import: fn(Map<String, Value>, &ImportOptions, &mut Notes) -> Imported<T>,
+) -> Result<Feed<T>, FeedError> {
+    let (document, decoding_warning) = read_document(bytes)?;
+    let objects = objects_of(document, expected)?;
+    let mut feed = Feed::default();
+    if let Some(message) = decoding_warning {
+        feed.warnings.push(Warning { index: 0, id: None, path: "$".to_owned(), message });
+    }
+    for (index, value) in objects.into_iter().enumerate() {
+        let Value::Object(mut object) = value else {
+            feed.skipped.push(Skipped {
+                index,
+                id: None,
+                path: format!("[{index}]"),
+                reason: format!("not a JSON object but {}", kind_name(&value)),
+            });
+            continue;
+        };
+        let mut notes = Notes::new();
+        normalise_keys(&mut object, "", &mut notes, &mut HashMap::new());
+        let id = object.get("id").and_then(id_text);
+        let outcome = import(object, options, &mut notes);
+        for note in notes.items {
+            feed.warnings.push(Warning { index, id: id.clone(), path: at(index, &note.path), message: note.message });
+        }
+        match outcome {
+            Ok(item) => feed.items.push(item),
+            Err(e) => feed.skipped.push(Skipped { index, id, path: at(index, &e.path), reason: e.reason }),
+        }
+    }
+    Ok(feed)
+}
+
+fn at(index: usize, path: &str) -> String {
+    if path.is_empty() || path == "." { format!("[{index}]") } else { format!("[{index}].{path}") }
+}
+
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Stages 1 and 2: bytes to a JSON document, with a warning when the bytes were not UTF-8.
+fn read_document(bytes: &[u8]) -> Result<(Value, Option<String>), FeedError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (text, warning) = match std::str::from_utf8(bytes) {
+        Ok(text) => (std::borrow::Cow::Borrowed(text), None),
+        Err(e) => {
+            let offset = e.valid_up_to();
+            let warning = format!("not UTF-8 (first bad byte at offset {offset}): decoded as Windows-1252");
+            (std::borrow::Cow::Owned(decode_windows_1252(bytes)), Some(warning))
+        }
+    };
+    let document: Value = serde_json::from_str(&text).map_err(|e| FeedError::NotJson(e.to_string()))?;
+    Ok((document, warning))
+}
+
+/// Windows-1252: Latin-1 plus printable characters in 0x80..0x9F (€, ‚, ƒ, „, …, quotes, dashes).
+fn decode_windows_1252(bytes: &[u8]) -> String {
+    const HIGH: [char; 32] = [
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{02C6}',
+        '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}', '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}',
+        '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}',
+        '\u{203A}', '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
+    ];
+    bytes
+        .iter()
+        .map(|&byte| match byte {
+            0x80..=0x9F => HIGH[usize::from(byte - 0x80)],
+            _ => char::from(byte),
+        })
+        .collect()
+}
+
+/// Stage 3: the list of objects of an envelope, a bare array or a single object.
+fn objects_of(document: Value, expected: &'static str) -> Result<Vec<Value>, FeedError> {
+    match document {
+        Value::Array(items) => Ok(items),
+        Value::Object(mut object) => {
+            if let Some(data) = object.remove("data") {
+                return match data {
+                    Value::Array(items) => Ok(items),
+                    Value::Object(single) => Ok(vec![Value::Object(single)]),
+                    Value::Null => Err(FeedError::NoData {
+                        status_code: object.get("status_code").map_or_else(|| "absent".to_owned(), ToString::to_string),
+                        message: object.get("status_message").and_then(Value::as_str).map(str::to_owned),
+                    }),
+                    other => Err(FeedError::NotAFeed { expected, found: format!("data is {}", kind_name(&other)) }),
+                };
+            }
+            if object.contains_key("id") {
+                return Ok(vec![Value::Object(object)]);
+            }
+            if object.contains_key("status_code") {
+                return Err(FeedError::NoData {
+                    status_code: object.get("status_code").map_or_else(|| "absent".to_owned(), ToString::to_string),
+                    message: object.get("status_message").and_then(Value::as_str).map(str::to_owned),
+                });
+            }
+            Err(FeedError::NotAFeed { expected, found: "an object without data or id".to_owned() })
+        }
+        other => Err(FeedError::NotAFeed { expected, found: kind_name(&other).to_owned() }),
+    }
+}
+
+/// camelCase keys (`lastUpdated`, `evseId`) to the specification's snake_case, recursively. One
+/// warning per distinct key and object, at its first path. A key that exists in both spellings
+/// keeps the snake_case value.
+fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+    let renames: Vec<(String, String)> = object
+        .keys()
+        .filter(|key| is_camel_case(key))
+        .map(|key| (key.clone(), snake_case(key)))
+        .collect();
+    for (from, to) in renames {
+        if object.contains_key(&to) {
+            continue;
+        }
+        if let Some(value) = object.remove(&from) {
+            if seen.insert(from.clone(), ()).is_none() {
+                notes.warn(crate::mapping::join(path, &from), format!("camelCase key, read as {to:?}"));
+            }
+            object.insert(to, value);
+        }
+    }
+    for (key, value) in object.iter_mut() {
+        let child = crate::mapping::join(path, key);
+        normalise_value(value, &child, notes, seen);
+    }
+}
+
+fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+    match value {
+        Value::Object(object) => normalise_keys(object, path, notes, seen),
+        Value::Array(items) => {
+            for (position, item) in items.iter_mut().enumerate() {
+                normalise_value(item, &format!("{path}[{position}]"), notes, seen);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `lastUpdated`, not `DC` or `AC_3_PHASE` (vendor maps keyed by enum values stay as they are).
+fn is_camel_case(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_lowercase()) && key.chars().any(|c| c.is_ascii_uppercase())
+}
+
+fn snake_case(key: &str) -> String {
+    let mut snake = String::with_capacity(key.len() + 4);
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            if previous_lower {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+            previous_lower = false;
+        } else {
+            snake.push(c);
+            previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    // Words the specification writes as one.
+    match snake.as_str() {
+        "sub_operator" => "suboperator".to_owned(),
+        "twenty_four_seven" => "twentyfourseven".to_owned(),
+        _ => snake,
+    }
+}
+
+/// Reads an object with wire type `W`; a failure carries the path serde reached.
+fn read<W: DeserializeOwned>(object: Map<String, Value>) -> Result<W, MapError> {
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        MapError::new(path, e.into_inner().to_string())
+    })
+}
+
+/// The version of a location, tariff or CDR object when the caller did not fix it.
+fn detect_location_version(object: &Map<String, Value>) -> OcpiVersion {
+    let has = |key: &str| object.contains_key(key);
+    if has("country_code") || has("party_id") || has("publish") || has("parking_type") {
+        return OcpiVersion::V2_2_1;
+    }
+    let old_connector_fields = connectors(object).any(|c| c.contains_key("voltage") || c.contains_key("amperage"));
+    if has("type") || old_connector_fields { OcpiVersion::V2_1_1 } else { OcpiVersion::V2_2_1 }
+}
+
+fn connectors(object: &Map<String, Value>) -> impl Iterator<Item = &Map<String, Value>> {
+    object
+        .get("evses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter_map(|evse| evse.get("connectors").and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+/// Renames connector and location fields spelled as in the other version, with a warning.
+fn align_location_fields(object: &mut Map<String, Value>, version: OcpiVersion, notes: &mut Notes) {
+    let renames: &[(&str, &str)] = if version.is_2_1_1() {
+        &[("max_voltage", "voltage"), ("max_amperage", "amperage")]
+    } else {
+        &[("voltage", "max_voltage"), ("amperage", "max_amperage")]
+    };
+    if !version.is_2_1_1()
+        && !object.contains_key("parking_type")
+        && let Some(kind) = object.remove("type")
+    {
+        let usable =
+            kind.as_str().is_some_and(|k| !k.eq_ignore_ascii_case("UNKNOWN") && !k.eq_ignore_ascii_case("OTHER"));
+        if usable {
+            notes.warn("type", "2.1.1 field in a 2.2 object, read as parking_type");
+            object.insert("parking_type".to_owned(), kind);
+        }
+    }
+    let Some(Value::Array(evses)) = object.get_mut("evses") else {
+        return;
+    };
+    for (evse_index, evse) in evses.iter_mut().enumerate() {
+        let Some(Value::Array(connectors)) = evse.get_mut("connectors") else {
+            continue;
+        };
+        for (connector_index, connector) in connectors.iter_mut().enumerate() {
+            let Value::Object(connector) = connector else {
+                continue;
+            };
+            let path = format!("evses[{evse_index}].connectors[{connector_index}]");
+            for (from, to) in renames {
+                if !connector.contains_key(*to)
+                    && let Some(value) = connector.remove(*from)
+                {
+                    notes.warn(format!("{path}.{from}"), format!("field of the other OCPI version, read as {to}"));
+                    connector.insert((*to).to_owned(), value);
+                }
+            }
+            if version.is_2_1_1() {
+                let first = match connector.get("tariff_id") {
+                    None => {
+                        connector.remove("tariff_ids").and_then(|ids| ids.as_array().and_then(|a| a.first().cloned()))
+                    }
+                    Some(_) => None,
+                };
+                if let Some(first) = first {
+                    notes.warn(
+                        format!("{path}.tariff_ids"),
+                        "2.2 field in a 2.1.1 object, the first is read as tariff_id",
+                    );
+                    connector.insert("tariff_id".to_owned(), first);
+                }
+            } else {
+                let single = match connector.get("tariff_ids") {
+                    None => connector.remove("tariff_id").filter(|id| !id.is_null()),
+                    Some(_) => None,
+                };
+                if let Some(id) = single {
+                    notes.warn(format!("{path}.tariff_id"), "2.1.1 field in a 2.2 object, read as tariff_ids");
+                    connector.insert("tariff_ids".to_owned(), Value::Array(vec![id]));
+                }
+            }
+        }
+    }
+}
+
+fn import_location(mut object: Map<String, Value>, options: &ImportOptions, notes: &mut Notes) -> Imported<Location> {
+    let version = options.version.unwrap_or_else(|| detect_location_version(&object));
+    align_location_fields(&mut object, version, notes);
+    let party = own_party(&object, options, notes);
+    let location = if version.is_2_1_1() {
+        let wire: v2_1_1::locations::Location = read(object)?;
+        v2_1_1::locations::to_domain(&wire, party.as_ref(), notes)?
+    } else {
+        let wire: v2_2_1::locations::Location = read(object)?;
+        v2_2_1::locations::to_domain(&wire, party.as_ref(), notes)?
+    };
+    location.validate().map_err(|e| MapError::new(e.field, e.reason))?;
+    Ok(location)
+}
+
+/// For 2.1.1-read objects that still carry a valid `country_code`/`party_id` (hybrids), that party;
+/// else the caller's default.
+fn own_party(object: &Map<String, Value>, options: &ImportOptions, notes: &mut Notes) -> Option<PartyId> {
+    let text = |key: &str| object.get(key).and_then(Value::as_str);
+    if let (Some(country), Some(party)) = (text("country_code"), text("party_id"))
+        && let Ok(party) = PartyId::parse(&format!("{}*{}", country.trim(), party.trim()))
+    {
+        if options.default_party.as_ref().is_some_and(|default| default != &party) {
+            notes.warn(
+                "party_id",
+                format!("the object names party {party}, not the default party: the object's is used"),
+            );
+        }
+        return Some(party);
+    }
+    options.default_party.clone()
+}
+
+fn import_tariff(object: Map<String, Value>, options: &ImportOptions, notes: &mut Notes) -> Imported<Tariff> {
+    let party = own_party(&object, options, notes);
+    // 2.2.1 tariffs are a superset of 2.1.1 ones, so only an explicit 2.1.1 uses the 2.1.1 types.
+    let tariff = if options.version.is_some_and(OcpiVersion::is_2_1_1) {
+        let wire: v2_1_1::tariffs::Tariff = read(object)?;
+        v2_1_1::tariffs::to_domain(&wire, party.as_ref(), notes)?
+    } else {
+        let wire: v2_2_1::tariffs::Tariff = read(object)?;
+        v2_2_1::tariffs::to_domain(&wire, party.as_ref(), notes)?
+    };
+    tariff.validate().map_err(|e| MapError::new(e.field, e.reason))?;
+    Ok(tariff)
+}
+
+fn import_cdr(object: Map<String, Value>, options: &ImportOptions, notes: &mut Notes) -> Imported<Cdr> {
+    let old =
+        object.contains_key("auth_id") || object.contains_key("stop_date_time") || object.contains_key("location");
+    let version = options.version.unwrap_or(if old { OcpiVersion::V2_1_1 } else { OcpiVersion::V2_2_1 });
+    let party = own_party(&object, options, notes);
+    if version.is_2_1_1() {
+        let wire: v2_1_1::cdrs::Cdr = read(object)?;
+        v2_1_1::cdrs::to_domain(&wire, party.as_ref(), notes)
+    } else {
+        let wire: v2_2_1::cdrs::Cdr = read(object)?;
+        v2_2_1::cdrs::to_domain(&wire, party.as_ref(), notes)
+    }
+}

@@ -1,0 +1,20 @@
+//! OCPI at the edge of the EMSP: wire types per protocol version, their mapping to and from the
+//! domain model, and tolerant parsing of the location, tariff and CDR feeds real CPOs publish.
+//!
+//! Nothing outside this crate sees a wire type: callers get [`emsp_domain`] objects.
+//! OCPI 2.2 and 2.3.0 objects are read with the 2.2.1 types (their extra fields are ignored).
+
+pub mod envelope;
+pub mod feed;
+mod lenient;
+pub mod mapping;
+pub mod v2_1_1;
+pub mod v2_2_1;
+pub mod version;
+
+pub use envelope::{Envelope, StatusCode};
+pub use feed::{
+    Feed, FeedError, FeedKind, ImportOptions, Skipped, Warning, detect_kind, parse_cdrs, parse_locations, parse_tariffs,
+};
+pub use mapping::{MapError, Notes};
+pub use version::{OcpiVersion, UnknownVersion};
