@@ -81,6 +81,14 @@ impl TestApp {
         &self.db
     }
 
+    /// The server's roaming layer, to act as ops would from the command line.
+    pub fn roaming(&self) -> emsp_server::app::RoamingHandle {
+        match &self.server {
+            Some(server) => server.roaming.clone(),
+            None => panic!("the server was stopped"),
+        }
+    }
+
     /// The server's search index, to check what the change feed delivered.
     pub fn index(&self) -> std::sync::Arc<emsp_search_index::SearchIndex> {
         match &self.server {

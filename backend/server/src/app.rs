@@ -19,6 +19,9 @@ use crate::index_sync;
 use crate::metrics::{self, Metrics};
 use crate::router;
 
+/// The roaming layer as handlers (and tests) hold it.
+pub type RoamingHandle = web::Data<emsp_roaming::Roaming>;
+
 /// What every handler can reach. Passed as `web::Data<AppState>`, never a global.
 pub struct AppState {
     pub config: Arc<Config>,
@@ -46,6 +49,7 @@ pub struct RunningServer {
     pub public_url: String,
     pub store: Store,
     pub index: Arc<SearchIndex>,
+    pub roaming: web::Data<emsp_roaming::Roaming>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -121,7 +125,14 @@ pub async fn wait_for_database(store: &Store, config: &DatabaseConfig) -> anyhow
 
 /// Connects to the database (retrying), migrates it, loads what must be in memory, and starts
 /// serving HTTP. Returns once the server accepts connections.
-pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<RunningServer> {
+pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.server.listen)
+        .with_context(|| format!("cannot listen on {} (EMSP_LISTEN)", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    if config.server.public_url.is_none() && config.server.listen.port() == 0 {
+        // Tests and ad-hoc runs on a free port: the real port is only known now.
+        config.server.public_url = Some(format!("http://{addr}"));
+    }
     let config = Arc::new(config);
     let store = open_store(&config.database)?;
     tracing::info!(database = %store.url().redacted(), "connecting to the database");
@@ -131,20 +142,20 @@ pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<Runnin
     tracing::info!(applied = ?applied, "database migrated");
 
     let index = Arc::new(SearchIndex::new(&cursor_secret(&config.database)));
+    let roaming = web::Data::new(roaming(&config, &store)?);
+    let roaming_for_app = roaming.clone();
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
         web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, index: index.clone() });
-    let listener = TcpListener::bind(config.server.listen)
-        .with_context(|| format!("cannot listen on {} (EMSP_LISTEN)", config.server.listen))?;
-    let addr = listener.local_addr()?;
     let max_body = config.server.max_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(roaming_for_app.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))
-            .configure(router::routes)
+            .configure(|cfg| router::routes(cfg, max_body))
             .default_service(web::to(not_found))
     })
     .shutdown_timeout(config.server.shutdown_timeout_s)
@@ -158,11 +169,7 @@ pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<Runnin
     let server = server.run();
     let handle = server.handle();
     let task = tokio::spawn(server);
-    let public_url = if config.server.listen.port() == 0 && config.server.public_url.is_none() {
-        format!("http://{addr}")
-    } else {
-        config.server.public_url()
-    };
+    let public_url = config.server.public_url();
     tracing::info!(%addr, public_url = %public_url, "listening");
 
     // The index loads while the server already answers: `/ready` says 503 until it is done.
@@ -176,7 +183,22 @@ pub async fn start(config: Config, options: RunOptions) -> anyhow::Result<Runnin
             Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),
         }
     });
-    Ok(RunningServer { addr, public_url, store, index, handle, task, shutdown })
+    Ok(RunningServer { addr, public_url, store, index, roaming, handle, task, shutdown })
+}
+
+/// The roaming layer's view of the configuration. `EMSP_PUBLIC_URL` must be where partners reach
+/// us: it is what we send them in credentials.
+pub fn roaming(config: &Config, store: &Store) -> anyhow::Result<emsp_roaming::Roaming> {
+    let party = emsp_domain::PartyId::parse(&config.ocpi.party)?;
+    let roaming_config = emsp_roaming::RoamingConfig {
+        public_url: config.server.public_url(),
+        party: party.clone(),
+        business_name: config.ocpi.business_name.clone(),
+        website: config.ocpi.website.clone(),
+        request_timeout: Duration::from_secs(config.ocpi.request_timeout_s.max(1)),
+    };
+    let client = emsp_roaming::OcpiClient::new(roaming_config.request_timeout, party)?;
+    Ok(emsp_roaming::Roaming { store: store.clone(), client, config: Arc::new(roaming_config) })
 }
 
 /// The key that signs search cursors. Derived from `EMSP_SECRET_KEY` so that a cursor issued by one

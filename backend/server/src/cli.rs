@@ -32,10 +32,44 @@ enum Command {
     Demo,
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
+    /// Roaming partners: invite, register with, list.
+    Partner {
+        #[command(subcommand)]
+        what: PartnerCommand,
+    },
     /// Measure hot paths and print the figures.
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PartnerCommand {
+    /// Create token A for a partner that will register with us, and print our versions URL.
+    Invite {
+        /// A name for operators.
+        #[arg(long)]
+        name: String,
+    },
+    /// Register with a partner (the `emsp serve` of this database must be running: the partner
+    /// calls our versions endpoint back).
+    Register {
+        /// The partner's versions URL.
+        #[arg(long)]
+        versions_url: String,
+        /// The token A the partner gave us.
+        #[arg(long)]
+        token: String,
+        /// A name for operators.
+        #[arg(long, default_value = "partner")]
+        name: String,
+    },
+    /// Show every partner: status, version, roles, endpoints, last pull, last error.
+    List {
+        /// One JSON object per partner instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -104,6 +138,107 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
+        Command::Partner { what } => runtime.block_on(partner(config, what)),
+    }
+}
+
+async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> {
+    let store = app::open_store(&config.database)?;
+    app::wait_for_database(&store, &config.database).await?;
+    let migrating = store.clone();
+    tokio::task::spawn_blocking(move || migrating.migrate()).await.context("migration panicked")??;
+    match command {
+        PartnerCommand::Invite { name } => {
+            let inviting = store.clone();
+            let (partner, token_a) =
+                tokio::task::spawn_blocking(move || emsp_roaming::invite_partner(&inviting, &name)).await??;
+            println!("partner {} ({}) invited", partner.id, partner.name);
+            println!("give the partner:");
+            println!("  versions URL: {}/ocpi/versions", config.server.public_url());
+            println!("  token A:      {token_a}");
+        }
+        PartnerCommand::Register { versions_url, token, name } => {
+            let roaming = app::roaming(&config, &store)?;
+            let outcome = emsp_roaming::register_with_partner(&roaming, &name, &versions_url, &token).await?;
+            println!("registered with partner {} using OCPI {}", outcome.partner_id, outcome.version);
+            for party in &outcome.parties {
+                println!("  party {}*{} ({})", party.country_code, party.party_id, party.role);
+            }
+            for endpoint in &outcome.endpoints {
+                println!("  {} {} {}", endpoint.identifier, endpoint.role.as_deref().unwrap_or("-"), endpoint.url);
+            }
+        }
+        PartnerCommand::List { json } => {
+            let listing = store.clone();
+            let partners = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<serde_json::Value>> {
+                let mut rows = Vec::new();
+                for partner in listing.list_partners()? {
+                    let parties = listing.partner_parties(&partner.id)?;
+                    rows.push(serde_json::json!({
+                        "id": partner.id,
+                        "name": partner.name,
+                        "status": partner.status.as_str(),
+                        "version": partner.version,
+                        "versions_url": partner.versions_url,
+                        "parties": parties.iter().map(|p| serde_json::json!({
+                            "party": format!("{}*{}", p.country_code, p.party_id),
+                            "role": p.role,
+                            "status": p.status,
+                        })).collect::<Vec<_>>(),
+                        "endpoints": partner.endpoints.iter().map(|e| serde_json::json!({
+                            "identifier": e.identifier, "role": e.role, "url": e.url,
+                        })).collect::<Vec<_>>(),
+                        "last_pull_at": partner.last_pull_at.map(|t| t.and_utc().to_rfc3339()),
+                        "last_error": partner.last_error,
+                        "last_error_at": partner.last_error_at.map(|t| t.and_utc().to_rfc3339()),
+                    }));
+                }
+                Ok(rows)
+            })
+            .await??;
+            print_partners(&partners, json);
+        }
+    }
+    Ok(())
+}
+
+fn print_partners(partners: &[serde_json::Value], json: bool) {
+    if json {
+        for partner in partners {
+            println!("{partner}");
+        }
+        return;
+    }
+    if partners.is_empty() {
+        println!("no partners; invite one with `emsp partner invite --name NAME`");
+        return;
+    }
+    println!(
+        "{:<36}  {:<20}  {:<12}  {:<7}  {:<24}  {:>9}  {:<25}  last error",
+        "id", "name", "status", "version", "parties", "endpoints", "last pull"
+    );
+    for partner in partners {
+        let text = |key: &str| partner[key].as_str().unwrap_or("-").to_owned();
+        let parties: Vec<String> = partner["parties"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| format!("{} {}", p["party"].as_str().unwrap_or("?"), p["role"].as_str().unwrap_or("?")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let endpoints = partner["endpoints"].as_array().map_or(0, Vec::len);
+        println!(
+            "{:<36}  {:<20}  {:<12}  {:<7}  {:<24}  {:>9}  {:<25}  {}",
+            text("id"),
+            text("name"),
+            text("status"),
+            text("version"),
+            if parties.is_empty() { "-".to_owned() } else { parties.join(", ") },
+            endpoints,
+            text("last_pull_at"),
+            text("last_error")
+        );
     }
 }
 

@@ -18,6 +18,10 @@
 //! | `EMSP_DB_CONNECT_TIMEOUT_S` | `database.connect_timeout_s` | `5` | wait for one connection before the database counts as down |
 //! | `EMSP_DB_STARTUP_TIMEOUT_S` | `database.startup_timeout_s` | `60` | how long start-up retries an unreachable database before giving up |
 //! | `EMSP_SECRET_KEY` | (env only) | none | base64 of 32 bytes; encrypts the tokens we hold for partners |
+//! | `EMSP_PARTY` | `ocpi.party` | `NL*EMS` | our country code and party id in roaming (`CC*PID`) |
+//! | `EMSP_BUSINESS_NAME` | `ocpi.business_name` | `Open EMSP` | our company name in OCPI credentials |
+//! | `EMSP_WEBSITE` | `ocpi.website` | none | our website in OCPI credentials |
+//! | `EMSP_OCPI_TIMEOUT_S` | `ocpi.request_timeout_s` | `30` | time limit of every call to a roaming partner |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 
@@ -34,7 +38,28 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub ocpi: OcpiConfig,
     pub log: LogConfig,
+}
+
+/// Roaming (OCPI).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcpiConfig {
+    /// `EMSP_PARTY`: our country code and party id, `CC*PID`.
+    pub party: String,
+    /// `EMSP_BUSINESS_NAME`.
+    pub business_name: String,
+    /// `EMSP_WEBSITE`.
+    pub website: Option<String>,
+    /// `EMSP_OCPI_TIMEOUT_S`.
+    pub request_timeout_s: u64,
+}
+
+impl Default for OcpiConfig {
+    fn default() -> Self {
+        Self { party: "NL*EMS".into(), business_name: "Open EMSP".into(), website: None, request_timeout_s: 30 }
+    }
 }
 
 /// The HTTP server.
@@ -163,6 +188,7 @@ impl FromStr for LogFormat {
 struct FileConfig {
     server: ServerConfig,
     database: DatabaseConfig,
+    ocpi: OcpiConfig,
     log: LogConfig,
 }
 
@@ -198,7 +224,8 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let mut config = Config { server: parsed.server, database: parsed.database, log: parsed.log };
+        let mut config =
+            Config { server: parsed.server, database: parsed.database, ocpi: parsed.ocpi, log: parsed.log };
         let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
 
         if let Some(value) = var("EMSP_LISTEN") {
@@ -230,6 +257,25 @@ impl Config {
             config.database.startup_timeout_s = parse_env("EMSP_DB_STARTUP_TIMEOUT_S", value)?;
         }
         config.database.secret_key = var("EMSP_SECRET_KEY").cloned();
+        if let Some(value) = var("EMSP_PARTY") {
+            config.ocpi.party = value.clone();
+        }
+        if let Some(value) = var("EMSP_BUSINESS_NAME") {
+            config.ocpi.business_name = value.clone();
+        }
+        if let Some(value) = var("EMSP_WEBSITE") {
+            config.ocpi.website = Some(value.clone());
+        }
+        if let Some(value) = var("EMSP_OCPI_TIMEOUT_S") {
+            config.ocpi.request_timeout_s = parse_env("EMSP_OCPI_TIMEOUT_S", value)?;
+        }
+        if let Err(error) = emsp_domain::PartyId::parse(&config.ocpi.party) {
+            return Err(ConfigError::Env {
+                name: "EMSP_PARTY".into(),
+                value: config.ocpi.party.clone(),
+                message: error.to_string(),
+            });
+        }
         if let Some(value) = var("EMSP_LOG").or_else(|| var("RUST_LOG")) {
             config.log.filter = value.clone();
         }

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod health;
+mod ocpi_registration;
 mod search_feed;

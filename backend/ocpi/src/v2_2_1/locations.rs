@@ -120,11 +120,26 @@ pub struct Connector {
     /// Required by the specification; inferred for DC-only standards, else the connector is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_type: Option<PowerType>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_voltage: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_amperage: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_electric_power: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::vec")]
     pub tariff_ids: Vec<String>,
@@ -627,7 +642,10 @@ pub(crate) fn connector_to_domain(
             PowerType::Dc
         }
         None => {
-            notes.warn(join(path, "power_type"), format!("missing and {standard} can be AC or DC: the connector is dropped"));
+            notes.warn(
+                join(path, "power_type"),
+                format!("missing and {standard} can be AC or DC: the connector is dropped"),
+            );
             return Ok(None);
         }
     };
