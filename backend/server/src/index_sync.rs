@@ -5,12 +5,15 @@
 //! is idempotent) instead of being lost. After that a follower applies the feed in order. Because
 //! every replica runs its own follower against the same feed, a status change pushed to any replica
 //! reaches the search of all of them.
+//!
+//! EVSEs with status REMOVED are kept in the store (a partner may bring them back) but never given
+//! to the index: for search they do not exist.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use emsp_domain::{EvseStatus, EvseUid};
-use emsp_search_index::{IndexChange, SearchIndex};
+use emsp_domain::{EvseStatus, EvseUid, Location};
+use emsp_search_index::{ChangeError, ChangeOutcome, IndexChange, SearchIndex};
 use emsp_store::{Change, ChangeKind, Store, StoreResult};
 use tokio::sync::watch;
 
@@ -31,7 +34,7 @@ pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
         let page = store.locations_page(after.as_deref(), LOAD_PAGE)?;
         let Some(last) = page.last() else { break };
         after = Some(last.key());
-        locations.extend(page);
+        locations.extend(page.into_iter().map(searchable));
         if locations.len() % (LOAD_PAGE as usize * 25) == 0 {
             tracing::info!(loaded = locations.len(), "loading the search index");
         }
@@ -69,20 +72,19 @@ fn apply(store: &Store, index: &SearchIndex, change: Change) -> StoreResult<()> 
     let result = match change.kind {
         // Re-read rather than trust an old payload: the row holds the newest version, and a
         // location removed since is removed from the index too.
-        ChangeKind::LocationUpserted => match store.get_location(&change.entity_key)? {
-            Some(location) => index.apply(IndexChange::UpsertLocation(Box::new(location))),
-            None => index.apply(IndexChange::RemoveLocation { key: change.entity_key.clone() }),
-        },
+        ChangeKind::LocationUpserted => reindex(store, index, &change.entity_key)?,
         ChangeKind::LocationRemoved => index.apply(IndexChange::RemoveLocation { key: change.entity_key.clone() }),
         ChangeKind::EvseStatus => {
             let uid = change.payload["evse_uid"].as_str().and_then(|uid| EvseUid::new(uid).ok());
             let status = change.payload["status"].as_str().map(EvseStatus::parse);
             match (uid, status) {
-                (Some(uid), Some(status)) => index.apply(IndexChange::EvseStatus {
-                    location_key: change.entity_key.clone(),
-                    evse_uid: uid.as_str().to_owned(),
-                    status,
-                }),
+                // Into or out of REMOVED changes which EVSEs exist for search: index the location anew.
+                (Some(_), Some(EvseStatus::Removed)) => reindex(store, index, &change.entity_key)?,
+                (Some(uid), Some(status)) => match index.set_evse_status(&change.entity_key, uid.as_str(), &status) {
+                    Ok(()) => Ok(ChangeOutcome::StatusChanged),
+                    // An EVSE coming back from REMOVED is not in the index yet.
+                    Err(_) => reindex(store, index, &change.entity_key)?,
+                },
                 _ => {
                     tracing::error!(seq = change.seq, payload = %change.payload, "malformed status change in the feed");
                     return Ok(());
@@ -98,6 +100,20 @@ fn apply(store: &Store, index: &SearchIndex, change: Change) -> StoreResult<()> 
         tracing::warn!(seq = change.seq, key = %change.entity_key, %error, "change not applied to the search index");
     }
     Ok(())
+}
+
+/// A location as search sees it: without its REMOVED EVSEs.
+fn searchable(mut location: Location) -> Location {
+    location.evses.retain(|evse| evse.status != EvseStatus::Removed);
+    location
+}
+
+/// Replaces the index's copy of a location with the stored one (or drops it when it is gone).
+fn reindex(store: &Store, index: &SearchIndex, key: &str) -> StoreResult<Result<ChangeOutcome, ChangeError>> {
+    Ok(match store.get_location(key)? {
+        Some(location) => index.apply(IndexChange::UpsertLocation(Box::new(searchable(location)))),
+        None => index.apply(IndexChange::RemoveLocation { key: key.to_owned() }),
+    })
 }
 
 /// Follows the feed until `shutdown` turns true. A database outage pauses the follower, which

@@ -44,6 +44,16 @@ async fn index_follows_the_store(backend: TestBackend) {
     eventually("a status change", || around(&index, 52.3791, 4.9003) == vec![("NL*ABC*BEFORE-START".to_owned(), 2)])
         .await;
 
+    // REMOVED takes an EVSE out of search; a later status brings it back.
+    let removed = EvseUid::new("2").unwrap();
+    store.set_evse_status("NL*ABC*BEFORE-START", &removed, &EvseStatus::Removed, at(120)).unwrap();
+    eventually("an EVSE removed", || around(&index, 52.3791, 4.9003) == vec![("NL*ABC*BEFORE-START".to_owned(), 1)])
+        .await;
+    let total_evses = || index.stats().evses;
+    assert_eq!(total_evses(), 1 + 2, "the removed EVSE is not counted");
+    store.set_evse_status("NL*ABC*BEFORE-START", &removed, &EvseStatus::Available, at(180)).unwrap();
+    eventually("an EVSE back", || around(&index, 52.3791, 4.9003) == vec![("NL*ABC*BEFORE-START".to_owned(), 2)]).await;
+
     assert!(store.remove_location("NL*ABC*AFTER-START").unwrap());
     eventually("a removal", || around(&index, 48.8566, 2.3522).is_empty()).await;
 
