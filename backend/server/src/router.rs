@@ -8,12 +8,14 @@
 //! | `GET /ocpi/versions` | OCPI: the versions we speak (any partner token, token A included) |
 //! | `GET /ocpi/{version}` | OCPI: the modules of a version |
 //! | `GET/POST/PUT/DELETE /ocpi/{version}/credentials` | OCPI: registration |
+//! | `GET/PUT/PATCH /ocpi/{version}/locations/{cc}/{pid}/{location_id}[/{evse_uid}[/{connector_id}]]` | OCPI: locations pushed by CPOs |
+//! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //!
 //! Later issues add here: `/graphql` (driver API), the other OCPI modules, `/webhooks/stripe`,
 //! `/.well-known/jwks.json`.
 
 use actix_web::web;
-use emsp_roaming::{credentials, versions};
+use emsp_roaming::{credentials, receivers, versions};
 
 use crate::health;
 
@@ -32,6 +34,30 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::post().to(credentials::post))
                         .route(web::put().to(credentials::put))
                         .route(web::delete().to(credentials::delete)),
+                )
+                .service(
+                    web::resource("/{version}/locations/{cc}/{pid}/{location_id}")
+                        .route(web::get().to(receivers::get_location))
+                        .route(web::put().to(receivers::put_location))
+                        .route(web::patch().to(receivers::patch_location)),
+                )
+                .service(
+                    web::resource("/{version}/locations/{cc}/{pid}/{location_id}/{evse_uid}")
+                        .route(web::get().to(receivers::get_evse))
+                        .route(web::put().to(receivers::put_evse))
+                        .route(web::patch().to(receivers::patch_evse)),
+                )
+                .service(
+                    web::resource("/{version}/locations/{cc}/{pid}/{location_id}/{evse_uid}/{connector_id}")
+                        .route(web::get().to(receivers::get_connector))
+                        .route(web::put().to(receivers::put_connector))
+                        .route(web::patch().to(receivers::patch_connector)),
+                )
+                .service(
+                    web::resource("/{version}/tariffs/{cc}/{pid}/{tariff_id}")
+                        .route(web::get().to(receivers::get_tariff))
+                        .route(web::put().to(receivers::put_tariff))
+                        .route(web::delete().to(receivers::delete_tariff)),
                 ),
         );
 }

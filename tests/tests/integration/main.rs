@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod health;
+mod ocpi_receivers;
 mod ocpi_registration;
 mod search_feed;

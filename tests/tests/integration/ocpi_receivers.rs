@@ -1,0 +1,169 @@
+//! CPOs push locations, EVSEs, connectors and tariffs to our receiver endpoints.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use emsp_domain::fixtures::{location, tariff};
+use emsp_ocpi::v2_2_1;
+use emsp_store::{Endpoint, PartnerParty, Registration};
+use emsp_tests::{TestApp, TestBackend};
+use serde_json::{Value, json};
+
+const CPO_TOKEN: &str = "token-c-of-the-cpo";
+
+/// A CPO (NL*ABC) registered with us, as after a credentials handshake.
+fn registered_cpo(app: &TestApp) {
+    let store = app.db().store();
+    let (partner, _token_a) = emsp_roaming::invite_partner(store, "Example CPO").unwrap();
+    let endpoints: Vec<Endpoint> = vec![];
+    store
+        .register_partner(
+            &partner.id,
+            &Registration {
+                versions_url: "http://127.0.0.1:1/ocpi/versions",
+                version: "2.2.1",
+                endpoints: &endpoints,
+                incoming_token: CPO_TOKEN,
+                outgoing_token: "token-b",
+            },
+        )
+        .unwrap();
+    let party = PartnerParty {
+        country_code: "NL".into(),
+        party_id: "ABC".into(),
+        role: "CPO".into(),
+        name: None,
+        status: "CONNECTED".into(),
+    };
+    store.set_partner_parties(&partner.id, &[party]).unwrap();
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .header("Authorization", format!("Token {}", STANDARD.encode(CPO_TOKEN)))
+        .header("X-Request-ID", "r1")
+        .header("X-Correlation-ID", "c1");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+}
+
+const LOC: &str = "/ocpi/2.2.1/locations/NL/ABC/LOC1";
+
+async fn receivers(backend: TestBackend) {
+    use reqwest::Method;
+    let Some(app) = TestApp::start(backend).await else { return };
+    registered_cpo(&app);
+    let store = app.db().store();
+    let wire = serde_json::to_value(v2_2_1::locations::from_domain(&location("LOC1", 52.3791, 4.9003))).unwrap();
+
+    let (status, body) = call(&app, Method::PUT, LOC, Some(wire.clone())).await;
+    assert_eq!((status, body["status_code"].as_u64()), (200, Some(1000)), "{body}");
+    let stored = store.get_location("NL*ABC*LOC1").unwrap().expect("stored");
+    assert_eq!(stored.evses.len(), 2);
+
+    let (status, body) = call(&app, Method::GET, LOC, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["id"], "LOC1");
+    assert_eq!(body["data"]["evses"][0]["uid"], "2");
+
+    // The hot path: an EVSE status PATCH.
+    let patch = json!({"status": "CHARGING", "last_updated": "2026-01-02T03:04:05Z"});
+    let (status, body) = call(&app, Method::PATCH, &format!("{LOC}/2"), Some(patch)).await;
+    assert_eq!((status, body["status_code"].as_u64()), (200, Some(1000)), "{body}");
+    let (_, evse) = call(&app, Method::GET, &format!("{LOC}/2"), None).await;
+    assert_eq!(evse["data"]["status"], "CHARGING");
+    let stored = store.get_location("NL*ABC*LOC1").unwrap().unwrap();
+    assert_eq!(stored.last_updated.to_rfc3339(), "2026-01-02T03:04:05+00:00", "the parent is bumped");
+
+    // Any other field goes through the full reader; the parents are bumped.
+    let patch = json!({"max_electric_power": 350000, "last_updated": "2026-01-03T00:00:00Z"});
+    let (status, body) = call(&app, Method::PATCH, &format!("{LOC}/2/1"), Some(patch)).await;
+    assert_eq!(status, 200, "{body}");
+    let stored = store.get_location("NL*ABC*LOC1").unwrap().unwrap();
+    assert_eq!(stored.evses[0].connectors[0].max_electric_power, Some(350_000));
+    assert_eq!(stored.evses[0].last_updated.to_rfc3339(), "2026-01-03T00:00:00+00:00");
+
+    // A new EVSE by PUT, then a location PATCH.
+    let mut new_evse = wire["evses"][0].clone();
+    new_evse["uid"] = json!("3");
+    new_evse["evse_id"] = json!("NL*ABC*E3");
+    let (status, body) = call(&app, Method::PUT, &format!("{LOC}/3"), Some(new_evse)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) =
+        call(&app, Method::PATCH, LOC, Some(json!({"name": "Renamed", "last_updated": "2026-01-04T00:00:00Z"}))).await;
+    assert_eq!(status, 200);
+    let stored = store.get_location("NL*ABC*LOC1").unwrap().unwrap();
+    assert_eq!((stored.evses.len(), stored.name.as_deref()), (3, Some("Renamed")));
+
+    // Bad input: an OCPI envelope with 2001 and nothing stored.
+    let (status, body) = call(&app, Method::PATCH, &format!("{LOC}/2"), Some(json!({"status": "AVAILABLE"}))).await;
+    assert_eq!((status, body["status_code"].as_u64()), (400, Some(2001)), "PATCH needs last_updated: {body}");
+    let mut null_island = wire.clone();
+    null_island["id"] = json!("LOC2");
+    null_island["coordinates"] = json!({"latitude": "0.0", "longitude": "0.0"});
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/locations/NL/ABC/LOC2", Some(null_island)).await;
+    assert_eq!((status, body["status_code"].as_u64()), (400, Some(2001)), "{body}");
+    assert!(store.get_location("NL*ABC*LOC2").unwrap().is_none());
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/locations/NL/ABC/OTHER", Some(wire.clone())).await;
+    assert_eq!((status, body["status_code"].as_u64()), (400, Some(2001)), "id must match the URL: {body}");
+    let (status, _) = call(&app, Method::PUT, "/ocpi/2.2.1/locations/DE/XYZ/LOC1", Some(wire.clone())).await;
+    assert_eq!(status, 403, "another party's objects cannot be written");
+    let (status, body) = call(&app, Method::GET, "/ocpi/2.2.1/locations/NL/ABC/NOPE", None).await;
+    assert_eq!((status, body["status_code"].as_u64()), (404, Some(2003)));
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        "/ocpi/2.2.1/locations/NL/ABC/NOPE/1",
+        Some(json!({"status": "AVAILABLE", "last_updated": "2026-01-02T03:04:05Z"})),
+    )
+    .await;
+    assert_eq!((status, body["status_code"].as_u64()), (404, Some(2003)), "{body}");
+
+    // Tariffs.
+    let wire_tariff = serde_json::to_value(v2_2_1::tariffs::from_domain(&tariff("T1", "0.39"))).unwrap();
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/tariffs/NL/ABC/T1", Some(wire_tariff)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(&app, Method::GET, "/ocpi/2.2.1/tariffs/NL/ABC/T1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["elements"][0]["price_components"][0]["price"], 0.39);
+    let (status, _) = call(&app, Method::DELETE, "/ocpi/2.2.1/tariffs/NL/ABC/T1", None).await;
+    assert_eq!(status, 200);
+    assert!(store.get_tariff("NL*ABC*T1").unwrap().is_none());
+    let (status, _) = call(&app, Method::DELETE, "/ocpi/2.2.1/tariffs/NL/ABC/T1", None).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn receivers_on_sqlite() {
+    receivers(TestBackend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn receivers_on_postgres() {
+    receivers(TestBackend::Postgres).await;
+}
+
+/// Token A opens only the handshake.
+#[tokio::test]
+async fn token_a_is_refused_on_modules() {
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    let (_, token_a) = emsp_roaming::invite_partner(app.db().store(), "invited").unwrap();
+    let response = app
+        .client
+        .get(app.url(LOC))
+        .header("Authorization", format!("Token {}", STANDARD.encode(&token_a)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 2000);
+    app.stop().await;
+}
