@@ -345,7 +345,7 @@ pub async fn register_with_partner(
     if let Err(error) = &result {
         let store = roaming.store.clone();
         let (id, message) = (partner.id.clone(), error.to_string());
-        let _ = tokio::task::spawn_blocking(move || store.record_pull(&id, Some(&message))).await;
+        let _ = tokio::task::spawn_blocking(move || store.record_partner_error(&id, &message)).await;
     }
     result
 }

@@ -174,6 +174,11 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
 
     // The index loads while the server already answers: `/ready` says 503 until it is done.
     let (shutdown, shutdown_rx) = watch::channel(false);
+    if config.ocpi.pull_interval_s > 0 {
+        let (pulls, stop) = (roaming.clone(), shutdown_rx.clone());
+        let interval = Duration::from_secs(config.ocpi.pull_interval_s);
+        tokio::spawn(async move { emsp_roaming::pull::schedule(&pulls, interval, stop).await });
+    }
     let (loader_store, loader_index) = (store.clone(), index.clone());
     tokio::spawn(async move {
         let (load_store, load_index) = (loader_store.clone(), loader_index.clone());

@@ -37,6 +37,16 @@ enum Command {
         #[command(subcommand)]
         what: PartnerCommand,
     },
+    /// Load OCPI location and tariff JSON files (envelope or bare array, with or without BOM), as a
+    /// pull would: tolerant of real-world deviations, one bad object skipped with its reason.
+    Import {
+        /// OCPI JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The CPO of objects that name none (OCPI 2.1.1), as `CC*PID`.
+        #[arg(long)]
+        party: Option<String>,
+    },
     /// Measure hot paths and print the figures.
     Bench {
         #[command(subcommand)]
@@ -64,6 +74,15 @@ enum PartnerCommand {
         /// A name for operators.
         #[arg(long, default_value = "partner")]
         name: String,
+    },
+    /// Pull locations and tariffs now, with a progress bar.
+    Pull {
+        /// The partner's id (see `emsp partner list`); every registered partner when absent.
+        #[arg(long)]
+        partner: Option<String>,
+        /// Everything, not only what changed since the last successful pull.
+        #[arg(long)]
+        full: bool,
     },
     /// Show every partner: status, version, roles, endpoints, last pull, last error.
     List {
@@ -139,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
+        Command::Import { files, party } => runtime.block_on(import(config, files, party)),
     }
 }
 
@@ -166,6 +186,60 @@ async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> 
             }
             for endpoint in &outcome.endpoints {
                 println!("  {} {} {}", endpoint.identifier, endpoint.role.as_deref().unwrap_or("-"), endpoint.url);
+            }
+        }
+        PartnerCommand::Pull { partner, full } => {
+            let roaming = app::roaming(&config, &store)?;
+            let ids = match partner {
+                Some(id) => vec![id],
+                None => {
+                    let listing = store.clone();
+                    tokio::task::spawn_blocking(move || listing.list_partners())
+                        .await??
+                        .into_iter()
+                        .filter(|p| p.status == emsp_store::PartnerStatus::Registered)
+                        .map(|p| p.id)
+                        .collect()
+                }
+            };
+            let options = emsp_roaming::pull::PullOptions { full, ..Default::default() };
+            for id in ids {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed_precise}]")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(id.clone());
+                let shown = bar.clone();
+                let progress = move |p: emsp_roaming::pull::Progress| {
+                    let total = p.total_count.map(|t| format!(" of {t}")).unwrap_or_default();
+                    shown.set_message(format!(
+                        "{}: page {}, {} objects{total}",
+                        p.module.identifier(),
+                        p.pages,
+                        p.received
+                    ));
+                    shown.tick();
+                };
+                let result = emsp_roaming::pull::pull_partner(&roaming, &id, &options, &progress).await;
+                bar.finish_and_clear();
+                let report = result?;
+                for (module, figures) in [("locations", &report.locations), ("tariffs", &report.tariffs)] {
+                    if let Some(f) = figures {
+                        println!(
+                            "{id} {module}: {} pages, {} received, {} new, {} updated, {} unchanged, {} skipped, {} rejected{}",
+                            f.pages,
+                            f.received,
+                            f.created,
+                            f.updated,
+                            f.unchanged,
+                            f.skipped,
+                            f.rejected,
+                            f.cut_short.as_ref().map(|why| format!(" (cut short: {why})")).unwrap_or_default()
+                        );
+                    }
+                }
+                println!("{id}: pulled in {:.1} s", report.elapsed.as_secs_f64());
             }
         }
         PartnerCommand::List { json } => {
@@ -199,6 +273,71 @@ async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> 
             print_partners(&partners, json);
         }
     }
+    Ok(())
+}
+
+async fn import(config: Config, files: Vec<PathBuf>, party: Option<String>) -> anyhow::Result<()> {
+    let store = app::open_store(&config.database)?;
+    app::wait_for_database(&store, &config.database).await?;
+    let default_party = party.as_deref().map(emsp_domain::PartyId::parse).transpose()?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        store.migrate()?;
+        let options = emsp_ocpi::ImportOptions { default_party, version: None };
+        for file in files {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.display();
+            let (mut stored, mut unchanged, mut rejected) = (0usize, 0usize, 0usize);
+            let (skipped, warnings, kind) = match emsp_ocpi::detect_kind(&bytes) {
+                emsp_ocpi::FeedKind::Tariffs => {
+                    let feed = emsp_ocpi::parse_tariffs(&bytes, &options).with_context(|| format!("{name}"))?;
+                    for tariff in &feed.items {
+                        match store.upsert_tariff(tariff, None) {
+                            Ok(emsp_store::WriteOutcome::Unchanged) => unchanged += 1,
+                            Ok(_) => stored += 1,
+                            Err(error) => {
+                                rejected += 1;
+                                tracing::warn!(file = %name, tariff = %tariff.key(), %error, "tariff rejected");
+                            }
+                        }
+                    }
+                    (feed.skipped, feed.warnings, "tariffs")
+                }
+                emsp_ocpi::FeedKind::Locations => {
+                    let feed = emsp_ocpi::parse_locations(&bytes, &options).with_context(|| format!("{name}"))?;
+                    for location in &feed.items {
+                        match store.upsert_location(location, None) {
+                            Ok(emsp_store::WriteOutcome::Unchanged) => unchanged += 1,
+                            Ok(_) => stored += 1,
+                            Err(error) => {
+                                rejected += 1;
+                                tracing::warn!(file = %name, location = %location.key(), %error, "location rejected");
+                            }
+                        }
+                    }
+                    (feed.skipped, feed.warnings, "locations")
+                }
+                emsp_ocpi::FeedKind::Cdrs | emsp_ocpi::FeedKind::Unknown => {
+                    anyhow::bail!("{name}: not an OCPI location or tariff file");
+                }
+            };
+            println!(
+                "{name}: {kind}: {stored} stored, {unchanged} unchanged, {} skipped, {rejected} rejected, {} warnings",
+                skipped.len(),
+                warnings.len()
+            );
+            for skip in skipped.iter().take(10) {
+                println!(
+                    "  skipped [{}] {}: {} ({})",
+                    skip.index,
+                    skip.id.as_deref().unwrap_or("?"),
+                    skip.reason,
+                    skip.path
+                );
+            }
+        }
+        Ok(())
+    })
+    .await??;
     Ok(())
 }
 

@@ -22,6 +22,7 @@
 //! | `EMSP_BUSINESS_NAME` | `ocpi.business_name` | `Open EMSP` | our company name in OCPI credentials |
 //! | `EMSP_WEBSITE` | `ocpi.website` | none | our website in OCPI credentials |
 //! | `EMSP_OCPI_TIMEOUT_S` | `ocpi.request_timeout_s` | `30` | time limit of every call to a roaming partner |
+//! | `EMSP_OCPI_PULL_INTERVAL_S` | `ocpi.pull_interval_s` | `900` | how often locations and tariffs are pulled from partners (0: never) |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 
@@ -54,11 +55,19 @@ pub struct OcpiConfig {
     pub website: Option<String>,
     /// `EMSP_OCPI_TIMEOUT_S`.
     pub request_timeout_s: u64,
+    /// `EMSP_OCPI_PULL_INTERVAL_S`: 0 turns scheduled pulls off.
+    pub pull_interval_s: u64,
 }
 
 impl Default for OcpiConfig {
     fn default() -> Self {
-        Self { party: "NL*EMS".into(), business_name: "Open EMSP".into(), website: None, request_timeout_s: 30 }
+        Self {
+            party: "NL*EMS".into(),
+            business_name: "Open EMSP".into(),
+            website: None,
+            request_timeout_s: 30,
+            pull_interval_s: 900,
+        }
     }
 }
 
@@ -268,6 +277,9 @@ impl Config {
         }
         if let Some(value) = var("EMSP_OCPI_TIMEOUT_S") {
             config.ocpi.request_timeout_s = parse_env("EMSP_OCPI_TIMEOUT_S", value)?;
+        }
+        if let Some(value) = var("EMSP_OCPI_PULL_INTERVAL_S") {
+            config.ocpi.pull_interval_s = parse_env("EMSP_OCPI_PULL_INTERVAL_S", value)?;
         }
         if let Err(error) = emsp_domain::PartyId::parse(&config.ocpi.party) {
             return Err(ConfigError::Env {

@@ -3,7 +3,7 @@
 //! One partner is one connection (one set of credentials). Behind it stand one or more parties:
 //! a CPO with several party ids, or a hub that fronts many CPOs (filled from HubClientInfo).
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -334,18 +334,22 @@ impl Store {
             .collect())
     }
 
-    /// Records the end of a pull: success clears the last error, failure keeps the last success.
-    pub fn record_pull(&self, partner_id: &str, error: Option<&str>) -> StoreResult<()> {
-        let now = Utc::now().naive_utc();
+    /// Records a successful pull that started at `started_at`: the next incremental pull asks for
+    /// changes since then, so nothing changed during this pull is missed. Clears the last error.
+    pub fn record_pull_success(&self, partner_id: &str, started_at: DateTime<Utc>) -> StoreResult<()> {
         let mut conn = self.conn()?;
-        match error {
-            None => diesel::update(partners::table.find(partner_id))
-                .set((partners::last_pull_at.eq(now), partners::last_error.eq(None::<String>)))
-                .execute(&mut *conn)?,
-            Some(error) => diesel::update(partners::table.find(partner_id))
-                .set((partners::last_error.eq(error), partners::last_error_at.eq(now)))
-                .execute(&mut *conn)?,
-        };
+        diesel::update(partners::table.find(partner_id))
+            .set((partners::last_pull_at.eq(started_at.naive_utc()), partners::last_error.eq(None::<String>)))
+            .execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// Records a failure talking to a partner; the last successful pull stays as it was.
+    pub fn record_partner_error(&self, partner_id: &str, error: &str) -> StoreResult<()> {
+        let mut conn = self.conn()?;
+        diesel::update(partners::table.find(partner_id))
+            .set((partners::last_error.eq(error), partners::last_error_at.eq(Utc::now().naive_utc())))
+            .execute(&mut *conn)?;
         Ok(())
     }
 }

@@ -294,13 +294,14 @@ pub fn partner_registration_parties_and_pull_status(store: &Store) {
     assert_eq!(stored.len(), 2);
     assert_eq!((stored[1].country_code.as_str(), stored[1].party_id.as_str()), ("NL", "ABC"), "normalised upper case");
 
-    store.record_pull(&partner.id, Some("timeout after 30 s")).unwrap();
+    store.record_partner_error(&partner.id, "timeout after 30 s").unwrap();
     let failed = store.get_partner(&partner.id).unwrap().unwrap();
     assert_eq!(failed.last_error.as_deref(), Some("timeout after 30 s"));
     assert!(failed.last_pull_at.is_none());
-    store.record_pull(&partner.id, None).unwrap();
+    store.record_pull_success(&partner.id, at(42)).unwrap();
     let ok = store.get_partner(&partner.id).unwrap().unwrap();
-    assert!(ok.last_pull_at.is_some() && ok.last_error.is_none());
+    assert_eq!(ok.last_pull_at, Some(at(42).naive_utc()), "the start of the pull, not its end");
+    assert!(ok.last_error.is_none());
 
     assert!(store.unregister_partner(&partner.id).unwrap());
     assert!(store.find_partner_by_token("c").unwrap().is_none());
