@@ -294,6 +294,13 @@ impl Context<'_> {
     }
 }
 
+/// What storing one page did: a result per object, the objects the reader skipped, its warnings.
+struct PageOutcome {
+    results: Vec<Result<WriteOutcome, String>>,
+    skipped: Vec<emsp_ocpi::Skipped>,
+    warnings: usize,
+}
+
 /// Pulls every registered partner that offers locations or tariffs, once.
 pub async fn pull_all(roaming: &Roaming) {
     let store = roaming.store.clone();
