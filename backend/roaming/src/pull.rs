@@ -236,47 +236,44 @@ impl Context<'_> {
         let partner_id = self.partner.id.clone();
         let store = self.roaming.store.clone();
         let import = self.import.clone();
-        let outcome = tokio::task::spawn_blocking(
-            move || -> Result<(Vec<Result<WriteOutcome, String>>, Vec<(String, String, String)>, usize), String> {
-                let mut results = Vec::new();
-                let (skipped, warnings) = match module {
-                    Module::Locations => {
-                        let feed = emsp_ocpi::parse_locations(&bytes, &import).map_err(|e| e.to_string())?;
-                        for location in &feed.items {
-                            results.push(
-                                store
-                                    .upsert_location(location, Some(&partner_id))
-                                    .map_err(|e| format!("{}: {e}", location.key())),
-                            );
-                        }
-                        (feed.skipped, feed.warnings.len())
+        let outcome = tokio::task::spawn_blocking(move || -> Result<PageOutcome, String> {
+            let mut results = Vec::new();
+            let (skipped, warnings) = match module {
+                Module::Locations => {
+                    let feed = emsp_ocpi::parse_locations(&bytes, &import).map_err(|e| e.to_string())?;
+                    for location in &feed.items {
+                        results.push(
+                            store
+                                .upsert_location(location, Some(&partner_id))
+                                .map_err(|e| format!("{}: {e}", location.key())),
+                        );
                     }
-                    Module::Tariffs => {
-                        let feed = emsp_ocpi::parse_tariffs(&bytes, &import).map_err(|e| e.to_string())?;
-                        for tariff in &feed.items {
-                            results.push(
-                                store
-                                    .upsert_tariff(tariff, Some(&partner_id))
-                                    .map_err(|e| format!("{}: {e}", tariff.key())),
-                            );
-                        }
-                        (feed.skipped, feed.warnings.len())
+                    (feed.skipped, feed.warnings.len())
+                }
+                Module::Tariffs => {
+                    let feed = emsp_ocpi::parse_tariffs(&bytes, &import).map_err(|e| e.to_string())?;
+                    for tariff in &feed.items {
+                        results.push(
+                            store
+                                .upsert_tariff(tariff, Some(&partner_id))
+                                .map_err(|e| format!("{}: {e}", tariff.key())),
+                        );
                     }
-                };
-                let skipped = skipped.into_iter().map(|s| (s.id.unwrap_or_default(), s.path, s.reason)).collect();
-                Ok((results, skipped, warnings))
-            },
-        )
+                    (feed.skipped, feed.warnings.len())
+                }
+            };
+            Ok(PageOutcome { results, skipped, warnings })
+        })
         .await
         .map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
-        let (results, skipped, warnings) =
-            outcome.map_err(|reason| RoamingError::Malformed { url: String::new(), reason })?;
-        report.warnings += warnings;
-        for (id, path, reason) in skipped {
+        let page = outcome.map_err(|reason| RoamingError::Malformed { url: String::new(), reason })?;
+        report.warnings += page.warnings;
+        for skipped in page.skipped {
             report.skipped += 1;
-            tracing::warn!(partner = %self.partner.id, module = module.identifier(), object = %id, path = %path, %reason, "object skipped");
+            let id = skipped.id.unwrap_or_default();
+            tracing::warn!(partner = %self.partner.id, module = module.identifier(), object = %id, path = %skipped.path, reason = %skipped.reason, "object skipped");
         }
-        for result in results {
+        for result in page.results {
             match result {
                 Ok(WriteOutcome::Created) => report.created += 1,
                 Ok(WriteOutcome::Updated) => report.updated += 1,
