@@ -6,6 +6,7 @@ mod client;
 mod config;
 pub mod credentials;
 mod error;
+pub mod hubclientinfo;
 pub mod pull;
 pub mod receivers;
 mod transport;

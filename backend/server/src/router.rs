@@ -10,12 +10,13 @@
 //! | `GET/POST/PUT/DELETE /ocpi/{version}/credentials` | OCPI: registration |
 //! | `GET/PUT/PATCH /ocpi/{version}/locations/{cc}/{pid}/{location_id}[/{evse_uid}[/{connector_id}]]` | OCPI: locations pushed by CPOs |
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
+//! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
 //!
 //! Later issues add here: `/graphql` (driver API), the other OCPI modules, `/webhooks/stripe`,
 //! `/.well-known/jwks.json`.
 
 use actix_web::web;
-use emsp_roaming::{credentials, receivers, versions};
+use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
 
 use crate::health;
 
@@ -52,6 +53,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::get().to(receivers::get_connector))
                         .route(web::put().to(receivers::put_connector))
                         .route(web::patch().to(receivers::patch_connector)),
+                )
+                .service(
+                    web::resource("/2.2.1/hubclientinfo/{cc}/{pid}")
+                        .route(web::get().to(hubclientinfo::get))
+                        .route(web::put().to(hubclientinfo::put)),
                 )
                 .service(
                     web::resource("/{version}/tariffs/{cc}/{pid}/{tariff_id}")

@@ -309,6 +309,38 @@ impl Store {
         })
     }
 
+    /// Creates or updates one party behind a partner (a hub's `ClientInfo` push).
+    pub fn upsert_partner_party(&self, partner_id: &str, party: &PartnerParty) -> StoreResult<()> {
+        let now = Utc::now().naive_utc();
+        let (country_code, party_id) = (party.country_code.to_ascii_uppercase(), party.party_id.to_ascii_uppercase());
+        let mut pooled = self.conn()?;
+        let conn: &mut DbConnection = &mut pooled;
+        write_transaction(conn, |conn| {
+            let key = partner_parties::table.find((partner_id, &country_code, &party_id, &party.role));
+            let updated = diesel::update(key)
+                .set((
+                    partner_parties::name.eq(&party.name),
+                    partner_parties::status.eq(&party.status),
+                    partner_parties::last_updated.eq(now),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(partner_parties::table)
+                    .values((
+                        partner_parties::partner_id.eq(partner_id),
+                        partner_parties::country_code.eq(&country_code),
+                        partner_parties::party_id.eq(&party_id),
+                        partner_parties::role.eq(&party.role),
+                        partner_parties::name.eq(&party.name),
+                        partner_parties::status.eq(&party.status),
+                        partner_parties::last_updated.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+    }
+
     pub fn partner_parties(&self, partner_id: &str) -> StoreResult<Vec<PartnerParty>> {
         let mut conn = self.conn()?;
         let rows: Vec<(String, String, String, Option<String>, String)> = partner_parties::table

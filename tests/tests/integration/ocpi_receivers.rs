@@ -167,3 +167,40 @@ async fn token_a_is_refused_on_modules() {
     assert_eq!(body["status_code"], 2000);
     app.stop().await;
 }
+
+/// A hub reports its parties with HubClientInfo and may write objects of any of them; a CPO may not
+/// push client information.
+#[tokio::test]
+async fn hub_client_info_and_writes_through_a_hub() {
+    use reqwest::Method;
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    registered_cpo(&app);
+    let info = json!({"party_id": "XYZ", "country_code": "DE", "role": "CPO", "status": "OFFLINE", "last_updated": "2026-01-01T00:00:00Z"});
+    let (status, _) = call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(info.clone())).await;
+    assert_eq!(status, 403, "a CPO is not a hub");
+
+    let store = app.db().store();
+    let hub = store.list_partners().unwrap().pop().unwrap();
+    let hub_role = PartnerParty {
+        country_code: "NL".into(),
+        party_id: "HUB".into(),
+        role: "HUB".into(),
+        name: None,
+        status: "CONNECTED".into(),
+    };
+    store.upsert_partner_party(&hub.id, &hub_role).unwrap();
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(info)).await;
+    assert_eq!(status, 200, "{body}");
+    let parties = store.partner_parties(&hub.id).unwrap();
+    assert!(parties.iter().any(|p| p.party_id == "XYZ" && p.status == "OFFLINE"), "{parties:?}");
+    let (status, body) = call(&app, Method::GET, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", None).await;
+    assert_eq!((status, body["data"]["status"].as_str()), (200, Some("OFFLINE")));
+
+    let mut foreign = location("LOC9", 50.9375, 6.9603);
+    foreign.party = emsp_domain::PartyId::parse("DE*XYZ").unwrap();
+    let wire = serde_json::to_value(v2_2_1::locations::from_domain(&foreign)).unwrap();
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/locations/DE/XYZ/LOC9", Some(wire)).await;
+    assert_eq!(status, 200, "a hub writes for the parties behind it: {body}");
+    assert!(store.get_location("DE*XYZ*LOC9").unwrap().is_some());
+    app.stop().await;
+}

@@ -294,6 +294,20 @@ pub fn partner_registration_parties_and_pull_status(store: &Store) {
     assert_eq!(stored.len(), 2);
     assert_eq!((stored[1].country_code.as_str(), stored[1].party_id.as_str()), ("NL", "ABC"), "normalised upper case");
 
+    let offline = PartnerParty { status: "OFFLINE".into(), ..parties[0].clone() };
+    store.upsert_partner_party(&partner.id, &offline).unwrap();
+    let hub_client = PartnerParty {
+        country_code: "FR".into(),
+        party_id: "NEW".into(),
+        role: "CPO".into(),
+        name: None,
+        status: "PLANNED".into(),
+    };
+    store.upsert_partner_party(&partner.id, &hub_client).unwrap();
+    let stored = store.partner_parties(&partner.id).unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored.iter().find(|p| p.party_id == "ABC").unwrap().status, "OFFLINE", "updated in place");
+
     store.record_partner_error(&partner.id, "timeout after 30 s").unwrap();
     let failed = store.get_partner(&partner.id).unwrap().unwrap();
     assert_eq!(failed.last_error.as_deref(), Some("timeout after 30 s"));
