@@ -268,11 +268,8 @@ fn objects_of(document: Value, expected: &'static str) -> Result<Vec<Value>, Fee
 /// warning per distinct key and object, at its first path. A key that exists in both spellings
 /// keeps the snake_case value.
 fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
-    let renames: Vec<(String, String)> = object
-        .keys()
-        .filter(|key| is_camel_case(key))
-        .map(|key| (key.clone(), snake_case(key)))
-        .collect();
+    let renames: Vec<(String, String)> =
+        object.keys().filter(|key| is_camel_case(key)).map(|key| (key.clone(), snake_case(key))).collect();
     for (from, to) in renames {
         if object.contains_key(&to) {
             continue;

@@ -116,8 +116,12 @@ pub fn party_from_emi3(id: &str) -> Option<PartyId> {
     let (country, party) = match (parts.next(), parts.next(), parts.next()) {
         (Some(country), Some(party), Some(_)) => (country, party),
         _ => {
-            let compact = id.get(..6).filter(|head| head.len() == 6 && id.len() > 6)?;
-            if !compact[5..].eq_ignore_ascii_case("E") {
+            // Compact form: upper-case letters and digits only, so UUIDs (`deabce12-...`) never match.
+            if id.len() <= 6 || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+                return None;
+            }
+            let compact = &id[..6];
+            if &compact[5..] != "E" {
                 return None;
             }
             (&compact[..2], &compact[2..5])
@@ -341,6 +345,8 @@ mod tests {
         assert!(party_from_emi3("PL-97453").is_none());
         assert!(party_from_emi3("EVSE-005c2958").is_none());
         assert!(party_from_emi3("NLFASE").is_none());
+        assert!(party_from_emi3("deabce12-0000-4000-8000-000000000000").is_none());
+        assert!(party_from_emi3("DEABCE12-0000-4000-8000-000000000000").is_none());
         assert!(party_from_emi3("\u{e9}\u{e9}\u{e9}").is_none());
     }
 }

@@ -118,9 +118,19 @@ pub struct Connector {
     /// Required by the specification; inferred for DC-only standards, else the connector is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_type: Option<PowerType>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub voltage: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub amperage: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub tariff_id: Option<String>,

@@ -120,11 +120,26 @@ pub struct Connector {
     /// Required by the specification; inferred for DC-only standards, else the connector is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_type: Option<PowerType>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_voltage: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_amperage: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_decimal", serialize_with = "lenient::serialize_opt_decimal")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_decimal",
+        serialize_with = "lenient::serialize_opt_decimal"
+    )]
     pub max_electric_power: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "lenient::vec")]
     pub tariff_ids: Vec<String>,
@@ -310,6 +325,16 @@ pub fn to_domain(
         location.evses.push(evse_to_domain(evse, &path, location.last_updated, notes)?);
     }
     Ok(location)
+}
+
+/// A 2.2.1 EVSE on its own (the body of `PUT /locations/{location_id}/{evse_uid}`). Without its
+/// own `last_updated`, children fall back to [`FALLBACK_LAST_UPDATED`] (with a warning).
+pub fn evse_to_domain_standalone(wire: &Evse, notes: &mut Notes) -> Result<domain::Evse, MapError> {
+    let parent = match wire.last_updated {
+        Some(at) => at,
+        None => FALLBACK_LAST_UPDATED,
+    };
+    evse_to_domain(wire, "", parent, notes)
 }
 
 /// Ids that may carry an eMI3 party prefix, with their paths, most telling first.
@@ -627,7 +652,10 @@ pub(crate) fn connector_to_domain(
             PowerType::Dc
         }
         None => {
-            notes.warn(join(path, "power_type"), format!("missing and {standard} can be AC or DC: the connector is dropped"));
+            notes.warn(
+                join(path, "power_type"),
+                format!("missing and {standard} can be AC or DC: the connector is dropped"),
+            );
             return Ok(None);
         }
     };
