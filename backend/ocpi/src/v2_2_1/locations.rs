@@ -78,8 +78,9 @@ pub struct Location {
 /// One EVSE (2.2.1 `EVSE` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evse {
-    #[serde(deserialize_with = "lenient::string")]
-    pub uid: String,
+    /// Required by the specification; a missing one is taken from `evse_id`, else the EVSE is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub evse_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,7 +323,7 @@ pub fn to_domain(
     location.parking_type = wire.parking_type.clone();
     for (position, evse) in wire.evses.iter().enumerate() {
         let path = index("evses", position);
-        location.evses.push(evse_to_domain(evse, &path, location.last_updated, notes)?);
+        location.evses.extend(evse_to_domain(evse, &path, location.last_updated, notes)?);
     }
     Ok(location)
 }
@@ -334,7 +335,8 @@ pub fn evse_to_domain_standalone(wire: &Evse, notes: &mut Notes) -> Result<domai
         Some(at) => at,
         None => FALLBACK_LAST_UPDATED,
     };
-    evse_to_domain(wire, "", parent, notes)
+    evse_to_domain(wire, "", parent, notes)?
+        .ok_or_else(|| MapError::new("uid", "missing, and no evse_id to use instead"))
 }
 
 /// Ids that may carry an eMI3 party prefix, with their paths, most telling first.
@@ -344,7 +346,9 @@ fn emi3_candidates<'a>(location_id: &'a str, evses: &'a [Evse]) -> Vec<(String, 
         if let Some(evse_id) = &evse.evse_id {
             candidates.push((format!("evses[{position}].evse_id"), evse_id.as_str()));
         }
-        candidates.push((format!("evses[{position}].uid"), evse.uid.as_str()));
+        if let Some(uid) = &evse.uid {
+            candidates.push((format!("evses[{position}].uid"), uid.as_str()));
+        }
     }
     candidates.push(("id".to_owned(), location_id));
     candidates
@@ -483,6 +487,26 @@ fn time_zone(zone: &str, notes: &mut Notes) -> Option<String> {
     None
 }
 
+/// An EVSE's uid: its `uid`, else its `evse_id` (with a warning), else `None` (with a warning):
+/// an EVSE without identity cannot receive status updates, so it is dropped, not the location.
+pub(crate) fn evse_uid(
+    uid: Option<&str>,
+    evse_id: Option<&str>,
+    path: &str,
+    notes: &mut Notes,
+) -> Result<Option<EvseUid>, MapError> {
+    let field = join(path, "uid");
+    if let Some(uid) = uid.map(str::trim).filter(|uid| !uid.is_empty()) {
+        return EvseUid::new(uid).map(Some).map_err(|e| MapError::new(field, e.reason));
+    }
+    if let Some(evse_id) = evse_id.map(str::trim).filter(|id| !id.is_empty()) {
+        notes.warn(&field, format!("missing, the evse_id {evse_id:?} is used"));
+        return EvseUid::new(evse_id).map(Some).map_err(|e| MapError::new(field, e.reason));
+    }
+    notes.warn(field, "missing and no evse_id: the EVSE is dropped");
+    Ok(None)
+}
+
 /// A child's `last_updated`: its own when plausible, else its parent's (with a warning).
 pub(crate) fn inherited(
     own: Option<DateTime<Utc>>,
@@ -505,8 +529,10 @@ fn evse_to_domain(
     path: &str,
     parent_updated: DateTime<Utc>,
     notes: &mut Notes,
-) -> Result<domain::Evse, MapError> {
-    let uid = EvseUid::new(wire.uid.trim()).map_err(|e| MapError::new(join(path, "uid"), e.reason))?;
+) -> Result<Option<domain::Evse>, MapError> {
+    let Some(uid) = evse_uid(wire.uid.as_deref(), wire.evse_id.as_deref(), path, notes)? else {
+        return Ok(None);
+    };
     let last_updated = inherited(wire.last_updated, parent_updated, path, notes);
     let status = match &wire.status {
         Some(status) => status.clone(),
@@ -555,7 +581,7 @@ fn evse_to_domain(
             status: schedule.status.clone(),
         });
     }
-    Ok(domain::Evse {
+    Ok(Some(domain::Evse {
         uid,
         evse_id: optional_text(wire.evse_id.as_ref()),
         status,
@@ -569,7 +595,7 @@ fn evse_to_domain(
         parking_restrictions: wire.parking_restrictions.clone(),
         images: images_to_domain(&wire.images, &join(path, "images"), notes),
         last_updated,
-    })
+    }))
 }
 
 /// The connector fields of 2.1.1 and 2.2.1 under their version's names.
@@ -877,7 +903,7 @@ pub fn from_domain(location: &domain::Location) -> Location {
 /// A domain EVSE as a 2.2.1 object (`PUT /locations/{id}/{evse_uid}`).
 pub fn evse_from_domain(evse: &domain::Evse) -> Evse {
     Evse {
-        uid: evse.uid.to_string(),
+        uid: Some(evse.uid.to_string()),
         evse_id: evse.evse_id.clone(),
         status: Some(evse.status.clone()),
         status_schedule: evse.status_schedule.iter().map(status_schedule_from_domain).collect(),
