@@ -19,7 +19,7 @@
 //! Every tolerated deviation is a [`Warning`] with the JSON path of the field, so operations can
 //! tell partners what to fix. Warnings about the whole document have index 0, no id and path `$`.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use emsp_domain::{Cdr, Location, PartyId, Tariff};
 use serde::de::DeserializeOwned;
@@ -164,7 +164,7 @@ fn parse_with<T>(
             continue;
         };
         let mut notes = Notes::new();
-        normalise_keys(&mut object, "", &mut notes, &mut HashMap::new());
+        normalise_keys(&mut object, "", &mut notes, &mut HashSet::new());
         let id = object.get("id").and_then(id_text);
         let outcome = import(object, options, &mut notes);
         for note in notes.items {
@@ -267,7 +267,7 @@ fn objects_of(document: Value, expected: &'static str) -> Result<Vec<Value>, Fee
 /// camelCase keys (`lastUpdated`, `evseId`) to the specification's snake_case, recursively. One
 /// warning per distinct key and object, at its first path. A key that exists in both spellings
 /// keeps the snake_case value.
-fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashSet<String>) {
     let renames: Vec<(String, String)> =
         object.keys().filter(|key| is_camel_case(key)).map(|key| (key.clone(), snake_case(key))).collect();
     for (from, to) in renames {
@@ -275,7 +275,7 @@ fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes
             continue;
         }
         if let Some(value) = object.remove(&from) {
-            if seen.insert(from.clone(), ()).is_none() {
+            if seen.insert(from.clone()) {
                 notes.warn(crate::mapping::join(path, &from), format!("camelCase key, read as {to:?}"));
             }
             object.insert(to, value);
@@ -287,7 +287,7 @@ fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes
     }
 }
 
-fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut HashSet<String>) {
     match value {
         Value::Object(object) => normalise_keys(object, path, notes, seen),
         Value::Array(items) => {

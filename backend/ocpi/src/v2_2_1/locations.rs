@@ -483,6 +483,15 @@ fn time_zone(zone: &str, notes: &mut Notes) -> Option<String> {
         notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, read as {repaired:?}"));
         return Some(repaired);
     }
+    // `Amsterdam`, `The Netherlands/Amsterdam`: the one zone named after that city.
+    let city = repaired.rsplit('/').next().unwrap_or(&repaired);
+    let mut matches = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).filter(|name| {
+        name.rsplit('/').next().is_some_and(|last| last.eq_ignore_ascii_case(city)) && name.contains('/')
+    });
+    if let (Some(only), None) = (matches.next(), matches.next()) {
+        notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, read as {only:?}"));
+        return Some(only.to_owned());
+    }
     notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, dropped"));
     None
 }
@@ -703,6 +712,12 @@ pub(crate) fn connector_to_domain(
     };
     let max_voltage = electrical(parts.voltage);
     let max_amperage = electrical(parts.amperage);
+    if power_type == PowerType::Ac3Phase && (380..=480).contains(&max_voltage) && parts.max_electric_power.is_none() {
+        notes.warn(
+            join(path, parts.voltage.1),
+            format!("{max_voltage} V on AC_3_PHASE looks line-to-line; OCPI wants line-to-neutral (230 V), so power from volts x amperes is too high"),
+        );
+    }
     let power_path = join(path, "max_electric_power");
     let max_electric_power = match parts.max_electric_power {
         None => None,
