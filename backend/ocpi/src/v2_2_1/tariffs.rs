@@ -47,7 +47,11 @@ pub struct Tariff {
 }
 
 /// `Price`: an amount excluding and (optionally) including VAT.
+///
+/// Also reads the OCPI 2.3.0 form `{before_taxes, taxes: [{name, amount}]}`: `before_taxes` is the
+/// amount excluding VAT, and with taxes listed, their sum added to it is the amount including them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PriceInput")]
 pub struct Price {
     #[serde(deserialize_with = "lenient::decimal", serialize_with = "lenient::serialize_decimal")]
     pub excl_vat: Decimal,
@@ -58,6 +62,48 @@ pub struct Price {
         serialize_with = "lenient::serialize_opt_decimal"
     )]
     pub incl_vat: Option<Decimal>,
+}
+
+/// What a price may look like on the wire, 2.2.1 or 2.3.0.
+#[derive(Deserialize)]
+struct PriceInput {
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    excl_vat: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    incl_vat: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    before_taxes: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    taxes: Vec<TaxAmount>,
+}
+
+/// OCPI 2.3.0 `TaxAmount` (only the amount matters here).
+#[derive(Deserialize)]
+struct TaxAmount {
+    #[serde(deserialize_with = "lenient::decimal")]
+    amount: Decimal,
+}
+
+impl TryFrom<PriceInput> for Price {
+    type Error = String;
+
+    fn try_from(input: PriceInput) -> Result<Self, String> {
+        if let Some(excl_vat) = input.excl_vat {
+            return Ok(Price { excl_vat, incl_vat: input.incl_vat });
+        }
+        let Some(before_taxes) = input.before_taxes else {
+            return Err("missing field `excl_vat`".to_owned());
+        };
+        let mut incl_vat = None;
+        if !input.taxes.is_empty() {
+            let mut total = before_taxes;
+            for tax in &input.taxes {
+                total = total.checked_add(tax.amount).ok_or("taxes overflow the amount")?;
+            }
+            incl_vat = Some(total);
+        }
+        Ok(Price { excl_vat: before_taxes, incl_vat })
+    }
 }
 
 /// `TariffElement`.
