@@ -7,9 +7,12 @@
 //! - a missing *identity or safety* part (ids, coordinates, connector standard) is a [`MapError`];
 //!   the feed layer then skips that one object;
 //! - a missing `last_updated` is inherited from the parent object (EVSE from location, connector
-//!   from EVSE), a location without one takes the latest of its EVSEs and connectors, and with none
-//!   at all the fixed [`FALLBACK_LAST_UPDATED`] (1970-01-01T00:00:00Z), always with a warning. Never
-//!   the current time: a feed read twice must map to the same objects, or change detection breaks.
+//!   from EVSE), a location without one takes the latest of its EVSEs and connectors, a CDR its
+//!   `end_date_time`, and with none of these the fixed [`FALLBACK_LAST_UPDATED`]
+//!   (1970-01-01T00:00:00Z), always with a warning. Never the current time: a feed read twice must
+//!   map to the same objects, and an epoch timestamp sorts before every real update, so the next
+//!   real `last_updated` from the partner wins. Years before 2000 (`0001-01-01` .NET defaults) count
+//!   as missing.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use emsp_domain::{CountryCode, GeoPoint, PartyCode, PartyId};
