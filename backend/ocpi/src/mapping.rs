@@ -65,6 +65,60 @@ impl Notes {
     }
 }
 
+/// The domain's open enums, seen alike so values outside the specification are handled in one place.
+pub(crate) trait OpenEnum: Clone {
+    fn known(&self) -> bool;
+    fn text(&self) -> &str;
+    fn from_text(text: &str) -> Self;
+}
+
+macro_rules! open_enums {
+    ($($name:ident),+) => {
+        $(impl OpenEnum for emsp_domain::$name {
+            fn known(&self) -> bool {
+                self.is_known()
+            }
+            fn text(&self) -> &str {
+                self.as_str()
+            }
+            fn from_text(text: &str) -> Self {
+                Self::parse(text)
+            }
+        })+
+    };
+}
+
+open_enums!(
+    Capability,
+    ConnectorFormat,
+    ConnectorStandard,
+    EvseStatus,
+    Facility,
+    ParkingRestriction,
+    ParkingType,
+    PowerType
+);
+
+/// A value of an open enum: a known one as is; one that is known once trimmed (`"CHARGING "`) read as
+/// that, with a warning; anything else kept as received (`Other`), with a warning.
+pub(crate) fn checked<T: OpenEnum>(value: &T, path: &str, notes: &mut Notes) -> T {
+    if value.known() {
+        return value.clone();
+    }
+    let trimmed = T::from_text(value.text().trim());
+    if trimmed.known() {
+        notes.warn(path, format!("{:?} read as {:?}", value.text(), trimmed.text()));
+        return trimmed;
+    }
+    notes.warn(path, format!("{:?} is not a value of the specification, kept as received", value.text()));
+    value.clone()
+}
+
+/// [`checked`] for each element of a list.
+pub(crate) fn checked_all<T: OpenEnum>(values: &[T], path: &str, notes: &mut Notes) -> Vec<T> {
+    values.iter().enumerate().map(|(position, value)| checked(value, &index(path, position), notes)).collect()
+}
+
 /// `parent.child`, or `child` at the top.
 pub(crate) fn join(parent: &str, child: &str) -> String {
     if parent.is_empty() { child.to_owned() } else { format!("{parent}.{child}") }

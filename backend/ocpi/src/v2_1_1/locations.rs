@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::lenient;
-use crate::mapping::{MapError, Notes, index, join, optional_text, point, resolve_party};
+use crate::mapping::{MapError, Notes, checked, checked_all, index, join, optional_text, point, resolve_party};
 pub use crate::v2_2_1::locations::{
     AdditionalGeoLocation, BusinessDetails, DisplayText, ExceptionalPeriod, GeoLocation, Hours, Image, RegularHours,
     StatusSchedule,
@@ -246,6 +246,7 @@ fn evse_to_domain(
         },
         None => None,
     };
+    let status = checked(&status, &join(path, "status"), notes);
     Ok(Some(domain::Evse {
         uid,
         evse_id: optional_text(wire.evse_id.as_ref()),
@@ -259,13 +260,13 @@ fn evse_to_domain(
                 status: s.status.clone(),
             })
             .collect(),
-        capabilities: wire.capabilities.clone(),
+        capabilities: checked_all(&wire.capabilities, &join(path, "capabilities"), notes),
         connectors,
         floor_level: optional_text(wire.floor_level.as_ref()),
         coordinates,
         physical_reference: optional_text(wire.physical_reference.as_ref()),
         directions: display_texts_to_domain(&wire.directions, &join(path, "directions"), notes),
-        parking_restrictions: wire.parking_restrictions.clone(),
+        parking_restrictions: checked_all(&wire.parking_restrictions, &join(path, "parking_restrictions"), notes),
         images: images_to_domain(&wire.images, &join(path, "images"), notes),
         last_updated,
     }))

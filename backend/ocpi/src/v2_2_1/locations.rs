@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::lenient;
 use crate::mapping::{
-    FALLBACK_LAST_UPDATED, MapError, Notes, alpha3, coordinate_text, index, join, optional_text, plausible, point,
-    required_text, resolve_party, time_of_day, time_text,
+    FALLBACK_LAST_UPDATED, MapError, Notes, alpha3, checked, checked_all, coordinate_text, index, join, optional_text,
+    plausible, point, required_text, resolve_party, time_of_day, time_text,
 };
 
 /// A charging location (2.2.1 `Location` object).
@@ -320,7 +320,7 @@ pub fn to_domain(
     location.publish = wire.publish.unwrap_or(true);
     location.publish_allowed_to = wire.publish_allowed_to.iter().map(publish_token_to_domain).collect();
     location.state = optional_text(wire.state.as_ref());
-    location.parking_type = wire.parking_type.clone();
+    location.parking_type = wire.parking_type.as_ref().map(|kind| checked(kind, "parking_type", notes));
     for (position, evse) in wire.evses.iter().enumerate() {
         let path = index("evses", position);
         location.evses.extend(evse_to_domain(evse, &path, location.last_updated, notes)?);
@@ -462,7 +462,7 @@ pub(crate) fn common_to_domain(
         operator: parts.operator.and_then(|b| business_to_domain(b, "operator", notes)),
         suboperator: parts.suboperator.and_then(|b| business_to_domain(b, "suboperator", notes)),
         owner: parts.owner.and_then(|b| business_to_domain(b, "owner", notes)),
-        facilities: parts.facilities.to_vec(),
+        facilities: checked_all(parts.facilities, "facilities", notes),
         time_zone,
         opening_times,
         charging_when_closed: parts.charging_when_closed,
@@ -590,18 +590,19 @@ fn evse_to_domain(
             status: schedule.status.clone(),
         });
     }
+    let status = checked(&status, &join(path, "status"), notes);
     Ok(Some(domain::Evse {
         uid,
         evse_id: optional_text(wire.evse_id.as_ref()),
         status,
         status_schedule,
-        capabilities: wire.capabilities.clone(),
+        capabilities: checked_all(&wire.capabilities, &join(path, "capabilities"), notes),
         connectors,
         floor_level: optional_text(wire.floor_level.as_ref()),
         coordinates,
         physical_reference: optional_text(wire.physical_reference.as_ref()),
         directions: display_texts_to_domain(&wire.directions, &join(path, "directions"), notes),
-        parking_restrictions: wire.parking_restrictions.clone(),
+        parking_restrictions: checked_all(&wire.parking_restrictions, &join(path, "parking_restrictions"), notes),
         images: images_to_domain(&wire.images, &join(path, "images"), notes),
         last_updated,
     }))
@@ -741,9 +742,9 @@ pub(crate) fn connector_to_domain(
     }
     Ok(Some(domain::Connector {
         id,
-        standard: standard.clone(),
-        format,
-        power_type,
+        standard: checked(standard, &join(path, "standard"), notes),
+        format: checked(&format, &join(path, "format"), notes),
+        power_type: checked(&power_type, &join(path, "power_type"), notes),
         max_voltage,
         max_amperage,
         max_electric_power,
