@@ -149,6 +149,11 @@ fn the_cdr_example_parses_and_its_token_names_the_emsp() {
     // The example's cdr_token lacks country_code/party_id (required in 2.2.1): the eMA-ID names the eMSP.
     assert_eq!(cdr.cdr_token.party, PartyId::parse("DE*8AC").unwrap());
     assert!(feed.warnings.iter().any(|w| w.path == "[0].cdr_token.country_code"), "{:?}", feed.warnings);
+
+    let wire = serde_json::to_vec(&v2_2_1::cdrs::from_domain(cdr).unwrap()).unwrap();
+    let again = parse_cdrs(&wire, &ImportOptions::default()).unwrap();
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    assert_eq!(&again.items[0], cdr, "a CDR round-trips through 2.2.1");
 }
 
 #[test]
