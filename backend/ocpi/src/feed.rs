@@ -19,7 +19,8 @@
 //! Every tolerated deviation is a [`Warning`] with the JSON path of the field, so operations can
 //! tell partners what to fix. Warnings about the whole document have index 0, no id and path `$`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use emsp_domain::{Cdr, Location, PartyId, Tariff};
 use serde::de::DeserializeOwned;
@@ -65,6 +66,15 @@ pub struct Skipped {
     pub reason: String,
 }
 
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} (id {id:?}): {}", self.path, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
 /// A deviation that was tolerated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
@@ -74,6 +84,15 @@ pub struct Warning {
     /// or `$` for the whole document.
     pub path: String,
     pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} (id {id:?}): {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
 }
 
 /// The input as a whole could not be read.
@@ -125,17 +144,17 @@ fn kind_of(object: &Map<String, Value>) -> FeedKind {
 
 /// Reads a location feed.
 pub fn parse_locations(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Location>, FeedError> {
-    parse_with(bytes, options, "locations", import_location)
+    parse_with(bytes, options, "locations", import_location, Location::key)
 }
 
 /// Reads a tariff feed.
 pub fn parse_tariffs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Tariff>, FeedError> {
-    parse_with(bytes, options, "tariffs", import_tariff)
+    parse_with(bytes, options, "tariffs", import_tariff, Tariff::key)
 }
 
 /// Reads a CDR feed.
 pub fn parse_cdrs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Cdr>, FeedError> {
-    parse_with(bytes, options, "CDRs", import_cdr)
+    parse_with(bytes, options, "CDRs", import_cdr, |cdr: &Cdr| format!("{}*{}", cdr.party, cdr.id.key()))
 }
 
 /// One object's outcome: the domain object, or where and why it failed.
@@ -146,10 +165,12 @@ fn parse_with<T>(
     options: &ImportOptions,
     expected: &'static str,
     import: fn(Map<String, Value>, &ImportOptions, &mut Notes) -> Imported<T>,
+    key: fn(&T) -> String,
 ) -> Result<Feed<T>, FeedError> {
     let (document, decoding_warning) = read_document(bytes)?;
     let objects = objects_of(document, expected)?;
     let mut feed = Feed::default();
+    let mut first_index: HashMap<String, usize> = HashMap::new();
     if let Some(message) = decoding_warning {
         feed.warnings.push(Warning { index: 0, id: None, path: "$".to_owned(), message });
     }
@@ -171,7 +192,14 @@ fn parse_with<T>(
             feed.warnings.push(Warning { index, id: id.clone(), path: at(index, &note.path), message: note.message });
         }
         match outcome {
-            Ok(item) => feed.items.push(item),
+            Ok(item) => {
+                // Both are kept (a store upsert lets the later one win), but the partner should know.
+                if let Some(first) = first_index.insert(key(&item), index) {
+                    let message = format!("the same object as [{first}] (same party and id)");
+                    feed.warnings.push(Warning { index, id, path: at(index, "id"), message });
+                }
+                feed.items.push(item);
+            }
             Err(e) => feed.skipped.push(Skipped { index, id, path: at(index, &e.path), reason: e.reason }),
         }
     }
@@ -617,6 +645,14 @@ mod tests {
         let feed = parse_locations(broken.as_bytes(), &options()).unwrap();
         assert_eq!(feed.items[0].evses[0].connectors.len(), 1);
         assert!(feed.warnings.iter().any(|w| w.path == "[0].evses[0].connectors[0].standard"));
+    }
+
+    #[test]
+    fn duplicates_are_kept_with_a_warning() {
+        let feed = parse_locations(format!("[{LOCATION},{LOCATION}]").as_bytes(), &options()).unwrap();
+        assert_eq!(feed.items.len(), 2);
+        let duplicate = feed.warnings.iter().find(|w| w.path == "[1].id").unwrap();
+        assert_eq!(duplicate.to_string(), "[1].id (id \"LOC1\"): the same object as [0] (same party and id)");
     }
 
     #[test]
