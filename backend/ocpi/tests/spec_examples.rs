@@ -220,3 +220,45 @@ fn the_2_3_0_examples_parse_with_the_2_2_1_types() {
     }
     assert_eq!(counts, (6, 22, 1), "locations, tariffs, CDRs among the 2.3.0 examples");
 }
+
+#[test]
+fn session_examples_parse_and_round_trip() {
+    let files = examples("session_example");
+    assert_eq!(files.len(), 2);
+    for (file, bytes) in files {
+        let wire: v2_2_1::sessions::Session = serde_json::from_slice(&bytes).unwrap();
+        let mut notes = Notes::new();
+        let session = v2_2_1::sessions::to_domain(&wire, None, &mut notes).unwrap();
+        let cpo = if file.contains("example_1") { "NL*STK" } else { "BE*BEC" };
+        assert_eq!(session.party, PartyId::parse(cpo).unwrap(), "{file}");
+        // The examples' cdr_token lacks country_code/party_id: the eMA-ID names the eMSP.
+        assert_eq!(session.cdr_token.party, PartyId::parse("NL*TST").unwrap(), "{file}");
+        let again = serde_json::to_value(v2_2_1::sessions::from_domain(&session)).unwrap();
+        let again: v2_2_1::sessions::Session = serde_json::from_value(again).unwrap();
+        assert_eq!(v2_2_1::sessions::to_domain(&again, None, &mut Notes::new()).unwrap(), session, "{file}");
+    }
+}
+
+#[test]
+fn a_2_1_1_session_names_its_evse_through_its_location() {
+    let session = r#"{"id": "101", "start_datetime": "2015-06-29T22:39:09Z", "kwh": "0.00",
+      "auth_id": "FA54320", "auth_method": "WHITELIST",
+      "location": {"id": "LOC1", "type": "ON_STREET", "address": "F.Rooseveltlaan 3A", "city": "Gent",
+        "postal_code": "9000", "country": "BEL", "coordinates": {"latitude": "3.729944", "longitude": "51.047599"},
+        "evses": [{"uid": "3256", "evse_id": "BE*BEC*E041503003", "status": "AVAILABLE",
+          "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+            "voltage": 220, "amperage": 16, "last_updated": "2015-03-16T10:10:02Z"}],
+          "last_updated": "2015-03-16T10:10:02Z"}],
+        "last_updated": "2015-03-16T10:10:02Z"},
+      "currency": "EUR", "total_cost": 2.5, "status": "ACTIVE", "last_updated": "2015-06-29T22:39:09Z"}"#;
+    let wire: v2_1_1::sessions::Session = serde_json::from_str(session).unwrap();
+    let mut notes = Notes::new();
+    // "FA54320" is not an eMA-ID: the 2.1.1 session cannot name its eMSP.
+    assert_eq!(v2_1_1::sessions::to_domain(&wire, None, &mut notes).unwrap_err().path, "auth_id");
+    let wire: v2_1_1::sessions::Session =
+        serde_json::from_str(&session.replace("FA54320", "NL-TST-C12345678-S")).unwrap();
+    let session = v2_1_1::sessions::to_domain(&wire, None, &mut notes).unwrap();
+    assert_eq!(session.party, PartyId::parse("BE*BEC").unwrap());
+    assert_eq!((session.evse_uid.as_str(), session.connector_id.as_str()), ("3256", "1"));
+    assert_eq!(session.total_cost.unwrap().incl_vat, None);
+}

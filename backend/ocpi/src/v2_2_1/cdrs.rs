@@ -247,7 +247,7 @@ pub fn to_domain(wire: &Cdr, fallback_party: Option<&PartyId>, notes: &mut Notes
     Ok(cdr)
 }
 
-fn token_to_domain(wire: &CdrToken, notes: &mut Notes) -> Result<domain::CdrToken, MapError> {
+pub(crate) fn token_to_domain(wire: &CdrToken, notes: &mut Notes) -> Result<domain::CdrToken, MapError> {
     let mut token_notes = Notes::new();
     let party = resolve_party(wire.country_code.as_deref(), wire.party_id.as_deref(), None, [], &mut token_notes)
         .or_else(|_| {

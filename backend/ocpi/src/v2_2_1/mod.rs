@@ -8,4 +8,5 @@
 
 pub mod cdrs;
 pub mod locations;
+pub mod sessions;
 pub mod tariffs;
