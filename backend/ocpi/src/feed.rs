@@ -19,7 +19,8 @@
 //! Every tolerated deviation is a [`Warning`] with the JSON path of the field, so operations can
 //! tell partners what to fix. Warnings about the whole document have index 0, no id and path `$`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use emsp_domain::{Cdr, Location, PartyId, Tariff};
 use serde::de::DeserializeOwned;
@@ -65,6 +66,15 @@ pub struct Skipped {
     pub reason: String,
 }
 
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} (id {id:?}): {}", self.path, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
 /// A deviation that was tolerated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
@@ -74,6 +84,15 @@ pub struct Warning {
     /// or `$` for the whole document.
     pub path: String,
     pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "{} (id {id:?}): {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
 }
 
 /// The input as a whole could not be read.
@@ -125,17 +144,17 @@ fn kind_of(object: &Map<String, Value>) -> FeedKind {
 
 /// Reads a location feed.
 pub fn parse_locations(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Location>, FeedError> {
-    parse_with(bytes, options, "locations", import_location)
+    parse_with(bytes, options, "locations", import_location, Location::key)
 }
 
 /// Reads a tariff feed.
 pub fn parse_tariffs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Tariff>, FeedError> {
-    parse_with(bytes, options, "tariffs", import_tariff)
+    parse_with(bytes, options, "tariffs", import_tariff, Tariff::key)
 }
 
 /// Reads a CDR feed.
 pub fn parse_cdrs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Cdr>, FeedError> {
-    parse_with(bytes, options, "CDRs", import_cdr)
+    parse_with(bytes, options, "CDRs", import_cdr, |cdr: &Cdr| format!("{}*{}", cdr.party, cdr.id.key()))
 }
 
 /// One object's outcome: the domain object, or where and why it failed.
@@ -146,10 +165,12 @@ fn parse_with<T>(
     options: &ImportOptions,
     expected: &'static str,
     import: fn(Map<String, Value>, &ImportOptions, &mut Notes) -> Imported<T>,
+    key: fn(&T) -> String,
 ) -> Result<Feed<T>, FeedError> {
     let (document, decoding_warning) = read_document(bytes)?;
     let objects = objects_of(document, expected)?;
     let mut feed = Feed::default();
+    let mut first_index: HashMap<String, usize> = HashMap::new();
     if let Some(message) = decoding_warning {
         feed.warnings.push(Warning { index: 0, id: None, path: "$".to_owned(), message });
     }
@@ -164,14 +185,21 @@ fn parse_with<T>(
             continue;
         };
         let mut notes = Notes::new();
-        normalise_keys(&mut object, "", &mut notes, &mut HashMap::new());
+        normalise_keys(&mut object, "", &mut notes, &mut HashSet::new());
         let id = object.get("id").and_then(id_text);
         let outcome = import(object, options, &mut notes);
         for note in notes.items {
             feed.warnings.push(Warning { index, id: id.clone(), path: at(index, &note.path), message: note.message });
         }
         match outcome {
-            Ok(item) => feed.items.push(item),
+            Ok(item) => {
+                // Both are kept (a store upsert lets the later one win), but the partner should know.
+                if let Some(first) = first_index.insert(key(&item), index) {
+                    let message = format!("the same object as [{first}] (same party and id)");
+                    feed.warnings.push(Warning { index, id, path: at(index, "id"), message });
+                }
+                feed.items.push(item);
+            }
             Err(e) => feed.skipped.push(Skipped { index, id, path: at(index, &e.path), reason: e.reason }),
         }
     }
@@ -267,7 +295,7 @@ fn objects_of(document: Value, expected: &'static str) -> Result<Vec<Value>, Fee
 /// camelCase keys (`lastUpdated`, `evseId`) to the specification's snake_case, recursively. One
 /// warning per distinct key and object, at its first path. A key that exists in both spellings
 /// keeps the snake_case value.
-fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes, seen: &mut HashSet<String>) {
     let renames: Vec<(String, String)> =
         object.keys().filter(|key| is_camel_case(key)).map(|key| (key.clone(), snake_case(key))).collect();
     for (from, to) in renames {
@@ -275,7 +303,7 @@ fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes
             continue;
         }
         if let Some(value) = object.remove(&from) {
-            if seen.insert(from.clone(), ()).is_none() {
+            if seen.insert(from.clone()) {
                 notes.warn(crate::mapping::join(path, &from), format!("camelCase key, read as {to:?}"));
             }
             object.insert(to, value);
@@ -287,7 +315,7 @@ fn normalise_keys(object: &mut Map<String, Value>, path: &str, notes: &mut Notes
     }
 }
 
-fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut HashMap<String, ()>) {
+fn normalise_value(value: &mut Value, path: &str, notes: &mut Notes, seen: &mut HashSet<String>) {
     match value {
         Value::Object(object) => normalise_keys(object, path, notes, seen),
         Value::Array(items) => {
@@ -482,5 +510,156 @@ fn import_cdr(object: Map<String, Value>, options: &ImportOptions, notes: &mut N
     } else {
         let wire: v2_2_1::cdrs::Cdr = read(object)?;
         v2_2_1::cdrs::to_domain(&wire, party.as_ref(), notes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCATION: &str = r#"{"country_code":"NL","party_id":"ABC","id":"LOC1","address":"Straat 1","city":"Arnhem",
+        "country":"NLD","coordinates":{"latitude":"51.984240","longitude":"5.870263"},"time_zone":"Europe/Amsterdam",
+        "last_updated":"2024-05-01T10:00:00Z","evses":[{"uid":"E1","evse_id":"NL*ABC*E1","status":"AVAILABLE",
+        "connectors":[{"id":"1","standard":"IEC_62196_T2","format":"SOCKET","power_type":"AC_3_PHASE",
+        "max_voltage":230,"max_amperage":32,"max_electric_power":22,"last_updated":"2024-05-01T10:00:00Z"}],
+        "last_updated":"2024-05-01T10:00:00Z"}]}"#;
+
+    fn options() -> ImportOptions {
+        ImportOptions::default()
+    }
+
+    #[test]
+    fn envelope_bare_array_and_single_object_give_the_same_location() {
+        let envelope = format!(r#"{{"status_code":1000,"timestamp":"2024-05-01T10:00:00Z","data":[{LOCATION}]}}"#);
+        let bare = format!("[{LOCATION}]");
+        let from_envelope = parse_locations(envelope.as_bytes(), &options()).unwrap();
+        let from_array = parse_locations(bare.as_bytes(), &options()).unwrap();
+        let from_object = parse_locations(LOCATION.as_bytes(), &options()).unwrap();
+        assert_eq!(from_envelope.items.len(), 1);
+        assert_eq!(from_envelope.items, from_array.items);
+        assert_eq!(from_array.items, from_object.items);
+        assert_eq!(detect_kind(envelope.as_bytes()), FeedKind::Locations);
+    }
+
+    #[test]
+    fn a_bom_is_dropped_and_latin_1_is_decoded_with_a_warning() {
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), LOCATION.as_bytes()].concat();
+        let feed = parse_locations(&with_bom, &options()).unwrap();
+        assert_eq!(feed.items.len(), 1);
+        assert!(feed.warnings.iter().all(|w| w.path != "$"));
+
+        let latin = LOCATION.replace("Arnhem", "Ar\u{e9}nhem \u{20ac}");
+        let latin: Vec<u8> = latin
+            .chars()
+            .map(|c| match c {
+                '\u{e9}' => 0xE9,
+                '\u{20ac}' => 0x80,
+                other => u8::try_from(u32::from(other)).unwrap(),
+            })
+            .collect();
+        let feed = parse_locations(&latin, &options()).unwrap();
+        assert_eq!(feed.items[0].city, "Ar\u{e9}nhem \u{20ac}");
+        let warning = feed.warnings.iter().find(|w| w.path == "$").unwrap();
+        assert!(warning.message.contains("Windows-1252"), "{warning:?}");
+    }
+
+    #[test]
+    fn warnings_carry_the_json_path_and_kilowatts_are_repaired() {
+        let feed = parse_locations(format!("[{LOCATION},{LOCATION}]").as_bytes(), &options()).unwrap();
+        let connector = &feed.items[1].evses[0].connectors[0];
+        assert_eq!(connector.max_electric_power, Some(22_000));
+        let warning = feed.warnings.iter().find(|w| w.index == 1).unwrap();
+        assert_eq!(warning.path, "[1].evses[0].connectors[0].max_electric_power");
+        assert_eq!(warning.id.as_deref(), Some("LOC1"));
+    }
+
+    #[test]
+    fn null_island_is_skipped_with_the_validation_reason() {
+        let zero =
+            LOCATION.replace(r#""latitude":"51.984240","longitude":"5.870263""#, r#""latitude":"0","longitude":"0""#);
+        let feed = parse_locations(format!("[{zero},{LOCATION}]").as_bytes(), &options()).unwrap();
+        assert_eq!(feed.items.len(), 1);
+        let skipped = &feed.skipped[0];
+        assert_eq!((skipped.index, skipped.id.as_deref(), skipped.path.as_str()), (0, Some("LOC1"), "[0].coordinates"));
+        assert!(skipped.reason.contains("missing position"), "{skipped:?}");
+    }
+
+    #[test]
+    fn a_missing_party_comes_from_the_options_or_an_emi3_id_or_skips() {
+        let anonymous = LOCATION.replace(r#""country_code":"NL","party_id":"ABC","#, "");
+        let derived = parse_locations(anonymous.as_bytes(), &options()).unwrap();
+        assert_eq!(derived.items[0].party.to_string(), "NL*ABC");
+        assert_eq!(derived.warnings[0].path, "[0].evses[0].evse_id");
+
+        let no_emi3 = anonymous.replace("NL*ABC*E1", "12345");
+        let skipped = parse_locations(no_emi3.as_bytes(), &options()).unwrap();
+        assert!(skipped.items.is_empty());
+        assert!(skipped.skipped[0].reason.contains("no default party"), "{:?}", skipped.skipped);
+
+        let given = ImportOptions { default_party: Some(PartyId::parse("DE*XYZ").unwrap()), version: None };
+        let feed = parse_locations(no_emi3.as_bytes(), &given).unwrap();
+        assert_eq!(feed.items[0].party.to_string(), "DE*XYZ");
+    }
+
+    #[test]
+    fn a_missing_last_updated_is_inherited_or_fixed_never_now() {
+        let without = LOCATION.replace(r#""last_updated":"2024-05-01T10:00:00Z""#, r#""last_updated":null"#);
+        let first = parse_locations(without.as_bytes(), &options()).unwrap();
+        let second = parse_locations(without.as_bytes(), &options()).unwrap();
+        assert_eq!(first.items, second.items, "reading twice gives the same objects");
+        assert_eq!(first.items[0].last_updated, crate::mapping::FALLBACK_LAST_UPDATED);
+        assert!(first.warnings.iter().any(|w| w.path == "[0].last_updated"));
+
+        let only_location = LOCATION.replacen(r#""last_updated":"2024-05-01T10:00:00Z","evses""#, r#""evses""#, 1);
+        let feed = parse_locations(only_location.as_bytes(), &options()).unwrap();
+        assert_eq!(feed.items[0].last_updated.to_rfc3339(), "2024-05-01T10:00:00+00:00", "the latest child's");
+    }
+
+    #[test]
+    fn camel_case_keys_and_2_1_1_field_names_are_read() {
+        let camel = r#"[{"id":"L1","type":"ON_STREET","name":"x","address":"a","city":"c","postalCode":"1234",
+            "country":"ROU","coordinates":{"latitude":47.1,"longitude":26.6},"timeZone":"Europe/Bucharest",
+            "lastUpdated":"2025-03-12 10:54:38","evses":[{"uid":"U1","evseId":"RO*VLT*E1","status":"AVAILABLE",
+            "connectors":[{"id":"1","standard":"CHADEMO","format":"CABLE","powerType":"DC","voltage":400,
+            "amperage":"125","tariffId":"T1","lastUpdated":"2025-03-12 10:54:38"}]}],
+            "vendor":{"DC":1,"AC_3_PHASE":2}}]"#;
+        let feed = parse_locations(camel.as_bytes(), &options()).unwrap();
+        assert!(feed.skipped.is_empty(), "{:?}", feed.skipped);
+        let location = &feed.items[0];
+        assert_eq!(location.postal_code.as_deref(), Some("1234"));
+        assert_eq!(location.party.to_string(), "RO*VLT");
+        assert_eq!(location.parking_type, Some(emsp_domain::ParkingType::OnStreet));
+        let connector = &location.evses[0].connectors[0];
+        assert_eq!((connector.max_voltage, connector.max_amperage), (400, 125));
+        assert_eq!(connector.tariff_ids[0].as_str(), "T1");
+        assert!(feed.warnings.iter().any(|w| w.path == "[0].evses[0].evseId"));
+        assert!(!feed.warnings.iter().any(|w| w.path.contains("vendor.")), "enum-keyed vendor maps are left alone");
+    }
+
+    #[test]
+    fn one_unknown_connector_is_dropped_not_the_location() {
+        let broken = LOCATION.replace(
+            r#""connectors":[{"id":"1","#,
+            r#""connectors":[{"id":"9","standard":null,"power_type":null},{"id":"1","#,
+        );
+        let feed = parse_locations(broken.as_bytes(), &options()).unwrap();
+        assert_eq!(feed.items[0].evses[0].connectors.len(), 1);
+        assert!(feed.warnings.iter().any(|w| w.path == "[0].evses[0].connectors[0].standard"));
+    }
+
+    #[test]
+    fn duplicates_are_kept_with_a_warning() {
+        let feed = parse_locations(format!("[{LOCATION},{LOCATION}]").as_bytes(), &options()).unwrap();
+        assert_eq!(feed.items.len(), 2);
+        let duplicate = feed.warnings.iter().find(|w| w.path == "[1].id").unwrap();
+        assert_eq!(duplicate.to_string(), "[1].id (id \"LOC1\"): the same object as [0] (same party and id)");
+    }
+
+    #[test]
+    fn windows_1252_covers_the_printable_high_range() {
+        assert_eq!(decode_windows_1252(b"\x80\x93\xe9\xff"), "\u{20ac}\u{201c}\u{e9}\u{ff}");
+        assert_eq!(snake_case("subOperator"), "suboperator");
+        assert_eq!(snake_case("evseId"), "evse_id");
+        assert!(!is_camel_case("AC_3_PHASE"));
     }
 }

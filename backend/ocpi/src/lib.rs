@@ -1,8 +1,10 @@
 //! OCPI at the edge of the EMSP: wire types per protocol version, their mapping to and from the
 //! domain model, and tolerant parsing of the location, tariff and CDR feeds real CPOs publish.
 //!
-//! Nothing outside this crate sees a wire type: callers get [`emsp_domain`] objects.
-//! OCPI 2.2 and 2.3.0 objects are read with the 2.2.1 types (their extra fields are ignored).
+//! Callers work with [`emsp_domain`] objects: [`feed`] turns a partner's file or page into them, and
+//! each version module has `to_domain` / `from_domain` for single objects. The wire types are public
+//! only so that our own OCPI endpoints and the CPO simulator can write them; they stop at the HTTP
+//! layer. OCPI 2.2 and 2.3.0 objects are read with the 2.2.1 types (their additions are ignored).
 
 pub mod envelope;
 pub mod feed;

@@ -7,9 +7,12 @@
 //! - a missing *identity or safety* part (ids, coordinates, connector standard) is a [`MapError`];
 //!   the feed layer then skips that one object;
 //! - a missing `last_updated` is inherited from the parent object (EVSE from location, connector
-//!   from EVSE), a location without one takes the latest of its EVSEs and connectors, and with none
-//!   at all the fixed [`FALLBACK_LAST_UPDATED`] (1970-01-01T00:00:00Z), always with a warning. Never
-//!   the current time: a feed read twice must map to the same objects, or change detection breaks.
+//!   from EVSE), a location without one takes the latest of its EVSEs and connectors, a CDR its
+//!   `end_date_time`, and with none of these the fixed [`FALLBACK_LAST_UPDATED`]
+//!   (1970-01-01T00:00:00Z), always with a warning. Never the current time: a feed read twice must
+//!   map to the same objects, and an epoch timestamp sorts before every real update, so the next
+//!   real `last_updated` from the partner wins. Years before 2000 (`0001-01-01` .NET defaults) count
+//!   as missing.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use emsp_domain::{CountryCode, GeoPoint, PartyCode, PartyId};
@@ -60,6 +63,60 @@ impl Notes {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
+
+/// The domain's open enums, seen alike so values outside the specification are handled in one place.
+pub(crate) trait OpenEnum: Clone {
+    fn known(&self) -> bool;
+    fn text(&self) -> &str;
+    fn from_text(text: &str) -> Self;
+}
+
+macro_rules! open_enums {
+    ($($name:ident),+) => {
+        $(impl OpenEnum for emsp_domain::$name {
+            fn known(&self) -> bool {
+                self.is_known()
+            }
+            fn text(&self) -> &str {
+                self.as_str()
+            }
+            fn from_text(text: &str) -> Self {
+                Self::parse(text)
+            }
+        })+
+    };
+}
+
+open_enums!(
+    Capability,
+    ConnectorFormat,
+    ConnectorStandard,
+    EvseStatus,
+    Facility,
+    ParkingRestriction,
+    ParkingType,
+    PowerType
+);
+
+/// A value of an open enum: a known one as is; one that is known once trimmed (`"CHARGING "`) read as
+/// that, with a warning; anything else kept as received (`Other`), with a warning.
+pub(crate) fn checked<T: OpenEnum>(value: &T, path: &str, notes: &mut Notes) -> T {
+    if value.known() {
+        return value.clone();
+    }
+    let trimmed = T::from_text(value.text().trim());
+    if trimmed.known() {
+        notes.warn(path, format!("{:?} read as {:?}", value.text(), trimmed.text()));
+        return trimmed;
+    }
+    notes.warn(path, format!("{:?} is not a value of the specification, kept as received", value.text()));
+    value.clone()
+}
+
+/// [`checked`] for each element of a list.
+pub(crate) fn checked_all<T: OpenEnum>(values: &[T], path: &str, notes: &mut Notes) -> Vec<T> {
+    values.iter().enumerate().map(|(position, value)| checked(value, &index(path, position), notes)).collect()
 }
 
 /// `parent.child`, or `child` at the top.
@@ -116,8 +173,12 @@ pub fn party_from_emi3(id: &str) -> Option<PartyId> {
     let (country, party) = match (parts.next(), parts.next(), parts.next()) {
         (Some(country), Some(party), Some(_)) => (country, party),
         _ => {
-            let compact = id.get(..6).filter(|head| head.len() == 6 && id.len() > 6)?;
-            if !compact[5..].eq_ignore_ascii_case("E") {
+            // Compact form: upper-case letters and digits only, so UUIDs (`deabce12-...`) never match.
+            if id.len() <= 6 || !id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+                return None;
+            }
+            let compact = &id[..6];
+            if &compact[5..] != "E" {
                 return None;
             }
             (&compact[..2], &compact[2..5])
@@ -341,6 +402,8 @@ mod tests {
         assert!(party_from_emi3("PL-97453").is_none());
         assert!(party_from_emi3("EVSE-005c2958").is_none());
         assert!(party_from_emi3("NLFASE").is_none());
+        assert!(party_from_emi3("deabce12-0000-4000-8000-000000000000").is_none());
+        assert!(party_from_emi3("DEABCE12-0000-4000-8000-000000000000").is_none());
         assert!(party_from_emi3("\u{e9}\u{e9}\u{e9}").is_none());
     }
 }

@@ -87,7 +87,7 @@ pub fn to_domain(wire: &Cdr, party: Option<&PartyId>, notes: &mut Notes) -> Resu
         state: None,
         country: wire.location.country.clone(),
         coordinates: wire.location.coordinates.clone(),
-        evse_uid: evse.map(|e| e.uid.clone()),
+        evse_uid: evse.and_then(|e| e.uid.clone()),
         evse_id: evse.and_then(|e| e.evse_id.clone()),
         connector_id: connector.and_then(|c| c.id.clone()),
         connector_standard: connector.and_then(|c| c.standard.clone()),

@@ -3,22 +3,22 @@
 use chrono::{DateTime, Utc};
 use emsp_domain as domain;
 use emsp_domain::{
-    Capability, ConnectorFormat, ConnectorStandard, EvseStatus, EvseUid, Facility, ParkingRestriction, ParkingType,
-    PartyId, PowerType,
+    Capability, ConnectorFormat, ConnectorStandard, EvseStatus, Facility, ParkingRestriction, ParkingType, PartyId,
+    PowerType,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::lenient;
-use crate::mapping::{MapError, Notes, index, join, optional_text, point, resolve_party};
+use crate::mapping::{MapError, Notes, checked, checked_all, index, join, optional_text, point, resolve_party};
 pub use crate::v2_2_1::locations::{
     AdditionalGeoLocation, BusinessDetails, DisplayText, ExceptionalPeriod, GeoLocation, Hours, Image, RegularHours,
     StatusSchedule,
 };
 use crate::v2_2_1::locations::{
     CommonParts, ConnectorParts, business_from_domain, common_to_domain, connector_to_domain, display_text_from_domain,
-    display_texts_to_domain, geo_from_domain, hours_from_domain, image_from_domain, images_to_domain, inherited,
-    related_from_domain, status_schedule_from_domain,
+    display_texts_to_domain, evse_uid, geo_from_domain, hours_from_domain, image_from_domain, images_to_domain,
+    inherited, related_from_domain, status_schedule_from_domain,
 };
 
 /// A charging location (2.1.1 `Location` object).
@@ -76,8 +76,9 @@ pub struct Location {
 /// One EVSE (2.1.1 `EVSE` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evse {
-    #[serde(deserialize_with = "lenient::string")]
-    pub uid: String,
+    /// Required by the specification; a missing one is taken from `evse_id`, else the EVSE is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub evse_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,7 +149,9 @@ pub fn to_domain(wire: &Location, party: Option<&PartyId>, notes: &mut Notes) ->
         if let Some(evse_id) = &evse.evse_id {
             candidates.push((format!("evses[{position}].evse_id"), evse_id.as_str()));
         }
-        candidates.push((format!("evses[{position}].uid"), evse.uid.as_str()));
+        if let Some(uid) = &evse.uid {
+            candidates.push((format!("evses[{position}].uid"), uid.as_str()));
+        }
     }
     candidates.push(("id".to_owned(), wire.id.as_str()));
     let party = resolve_party(None, None, party, candidates, notes)?;
@@ -184,7 +187,7 @@ pub fn to_domain(wire: &Location, party: Option<&PartyId>, notes: &mut Notes) ->
     location.parking_type = parking_type_from_location_type(wire.location_type.as_deref());
     for (position, evse) in wire.evses.iter().enumerate() {
         let path = index("evses", position);
-        location.evses.push(evse_to_domain(evse, &path, location.last_updated, notes)?);
+        location.evses.extend(evse_to_domain(evse, &path, location.last_updated, notes)?);
     }
     Ok(location)
 }
@@ -204,8 +207,10 @@ fn evse_to_domain(
     path: &str,
     parent_updated: DateTime<Utc>,
     notes: &mut Notes,
-) -> Result<domain::Evse, MapError> {
-    let uid = EvseUid::new(wire.uid.trim()).map_err(|e| MapError::new(join(path, "uid"), e.reason))?;
+) -> Result<Option<domain::Evse>, MapError> {
+    let Some(uid) = evse_uid(wire.uid.as_deref(), wire.evse_id.as_deref(), path, notes)? else {
+        return Ok(None);
+    };
     let last_updated = inherited(wire.last_updated, parent_updated, path, notes);
     let status = wire.status.clone().unwrap_or_else(|| {
         notes.warn(join(path, "status"), "missing, UNKNOWN assumed");
@@ -241,7 +246,8 @@ fn evse_to_domain(
         },
         None => None,
     };
-    Ok(domain::Evse {
+    let status = checked(&status, &join(path, "status"), notes);
+    Ok(Some(domain::Evse {
         uid,
         evse_id: optional_text(wire.evse_id.as_ref()),
         status,
@@ -254,16 +260,16 @@ fn evse_to_domain(
                 status: s.status.clone(),
             })
             .collect(),
-        capabilities: wire.capabilities.clone(),
+        capabilities: checked_all(&wire.capabilities, &join(path, "capabilities"), notes),
         connectors,
         floor_level: optional_text(wire.floor_level.as_ref()),
         coordinates,
         physical_reference: optional_text(wire.physical_reference.as_ref()),
         directions: display_texts_to_domain(&wire.directions, &join(path, "directions"), notes),
-        parking_restrictions: wire.parking_restrictions.clone(),
+        parking_restrictions: checked_all(&wire.parking_restrictions, &join(path, "parking_restrictions"), notes),
         images: images_to_domain(&wire.images, &join(path, "images"), notes),
         last_updated,
-    })
+    }))
 }
 
 /// A domain location as a 2.1.1 object. Lost on the way: `publish`/`publish_allowed_to`, `state`,
@@ -297,7 +303,7 @@ pub fn from_domain(location: &domain::Location) -> Location {
 /// A domain EVSE as a 2.1.1 object.
 pub fn evse_from_domain(evse: &domain::Evse) -> Evse {
     Evse {
-        uid: evse.uid.to_string(),
+        uid: Some(evse.uid.to_string()),
         evse_id: evse.evse_id.clone(),
         status: Some(evse.status.clone()),
         status_schedule: evse.status_schedule.iter().map(status_schedule_from_domain).collect(),

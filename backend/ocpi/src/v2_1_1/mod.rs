@@ -11,4 +11,5 @@
 
 pub mod cdrs;
 pub mod locations;
+pub mod sessions;
 pub mod tariffs;

@@ -137,19 +137,23 @@ impl TariffElement {
 /// is unknown (`None`), which the price engine treats as "total incl. VAT unknown".
 pub fn to_domain(wire: &Tariff, party: Option<&PartyId>, notes: &mut Notes) -> Result<domain::Tariff, MapError> {
     let party = resolve_party(None, None, party, [("id".to_owned(), wire.id.as_str())], notes)?;
-    let elements: Vec<v221::TariffElement> = wire.elements.iter().map(TariffElement::to_v2_2_1).collect();
-    let mut tariff = v221::common_to_domain(
-        party,
-        &wire.id,
-        &wire.currency,
-        &wire.tariff_alt_text,
-        wire.tariff_alt_url.as_ref(),
-        &elements,
-        wire.last_updated,
-        notes,
-    )?;
-    tariff.energy_mix = wire.energy_mix.clone();
-    Ok(tariff)
+    let wide = v221::Tariff {
+        country_code: Some(party.country_code.to_string()),
+        party_id: Some(party.party_id.to_string()),
+        id: wire.id.clone(),
+        currency: wire.currency.clone(),
+        tariff_type: None,
+        tariff_alt_text: wire.tariff_alt_text.clone(),
+        tariff_alt_url: wire.tariff_alt_url.clone(),
+        min_price: None,
+        max_price: None,
+        elements: wire.elements.iter().map(TariffElement::to_v2_2_1).collect(),
+        start_date_time: None,
+        end_date_time: None,
+        energy_mix: wire.energy_mix.clone(),
+        last_updated: wire.last_updated,
+    };
+    v221::to_domain(&wide, None, notes)
 }
 
 /// A domain tariff as a 2.1.1 object. Lost on the way: VAT, tariff type, min/max price, validity

@@ -1,5 +1,5 @@
-//! OCPI 2.2.1 `CDR` and its classes, and their mapping to the domain. We are the eMSP: CDRs only
-//! come in, so there is no domain → wire direction here.
+//! OCPI 2.2.1 `CDR` and its classes, and their mapping to and from the domain. We are the eMSP, so
+//! CDRs come in; the domain → wire direction is for the CPO simulator that sends them in tests.
 
 use chrono::{DateTime, Utc};
 use emsp_domain as domain;
@@ -247,7 +247,7 @@ pub fn to_domain(wire: &Cdr, fallback_party: Option<&PartyId>, notes: &mut Notes
     Ok(cdr)
 }
 
-fn token_to_domain(wire: &CdrToken, notes: &mut Notes) -> Result<domain::CdrToken, MapError> {
+pub(crate) fn token_to_domain(wire: &CdrToken, notes: &mut Notes) -> Result<domain::CdrToken, MapError> {
     let mut token_notes = Notes::new();
     let party = resolve_party(wire.country_code.as_deref(), wire.party_id.as_deref(), None, [], &mut token_notes)
         .or_else(|_| {
@@ -382,4 +382,80 @@ fn signed_data_to_domain(wire: &SignedData) -> domain::SignedData {
             .collect(),
         url: wire.url.clone(),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Domain → wire
+// ---------------------------------------------------------------------------------------------
+
+/// A domain CDR as a 2.2.1 object. Fails only when the stored `cdr_location` (kept as received)
+/// is not a 2.2.1 `CdrLocation`.
+pub fn from_domain(cdr: &domain::Cdr) -> Result<Cdr, MapError> {
+    let cdr_location: CdrLocation = serde_json::from_value(cdr.cdr_location.clone())
+        .map_err(|e| MapError::new("cdr_location", format!("is not a 2.2.1 CdrLocation: {e}")))?;
+    let price = |price: &Option<domain::Price>| price.as_ref().map(super::tariffs::price_from_domain);
+    Ok(Cdr {
+        country_code: Some(cdr.party.country_code.to_string()),
+        party_id: Some(cdr.party.party_id.to_string()),
+        id: cdr.id.to_string(),
+        start_date_time: cdr.start_date_time,
+        end_date_time: cdr.end_date_time,
+        session_id: cdr.session_id.as_ref().map(ToString::to_string),
+        cdr_token: CdrToken {
+            country_code: Some(cdr.cdr_token.party.country_code.to_string()),
+            party_id: Some(cdr.cdr_token.party.party_id.to_string()),
+            uid: cdr.cdr_token.uid.to_string(),
+            token_type: cdr.cdr_token.token_type.clone(),
+            contract_id: cdr.cdr_token.contract_id.clone(),
+        },
+        auth_method: cdr.auth_method.clone(),
+        authorization_reference: cdr.authorization_reference.clone(),
+        cdr_location,
+        meter_id: cdr.meter_id.clone(),
+        currency: cdr.currency.to_string(),
+        tariffs: cdr.tariffs.iter().map(super::tariffs::from_domain).collect(),
+        charging_periods: cdr
+            .charging_periods
+            .iter()
+            .map(|period| ChargingPeriod {
+                start_date_time: period.start_date_time,
+                dimensions: period
+                    .dimensions
+                    .iter()
+                    .map(|d| CdrDimension { dimension: d.dimension.clone(), volume: d.volume })
+                    .collect(),
+                tariff_id: period.tariff_id.clone(),
+            })
+            .collect(),
+        signed_data: cdr.signed_data.as_ref().map(|signed| SignedData {
+            encoding_method: signed.encoding_method.clone(),
+            encoding_method_version: signed.encoding_method_version,
+            public_key: signed.public_key.clone(),
+            signed_values: signed
+                .signed_values
+                .iter()
+                .map(|v| SignedValue {
+                    nature: v.nature.clone(),
+                    plain_data: v.plain_data.clone(),
+                    signed_data: v.signed_data.clone(),
+                })
+                .collect(),
+            url: signed.url.clone(),
+        }),
+        total_cost: super::tariffs::price_from_domain(&cdr.total_cost),
+        total_fixed_cost: price(&cdr.total_fixed_cost),
+        total_energy: cdr.total_energy,
+        total_energy_cost: price(&cdr.total_energy_cost),
+        total_time: cdr.total_time,
+        total_time_cost: price(&cdr.total_time_cost),
+        total_parking_time: cdr.total_parking_time,
+        total_parking_cost: price(&cdr.total_parking_cost),
+        total_reservation_cost: price(&cdr.total_reservation_cost),
+        remark: cdr.remark.clone(),
+        invoice_reference_id: cdr.invoice_reference_id.clone(),
+        credit: cdr.credit,
+        credit_reference_id: cdr.credit_reference_id.clone(),
+        home_charging_compensation: cdr.home_charging_compensation,
+        last_updated: Some(cdr.last_updated),
+    })
 }

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::lenient;
 use crate::mapping::{
-    FALLBACK_LAST_UPDATED, MapError, Notes, alpha3, coordinate_text, index, join, optional_text, plausible, point,
-    required_text, resolve_party, time_of_day, time_text,
+    FALLBACK_LAST_UPDATED, MapError, Notes, alpha3, checked, checked_all, coordinate_text, index, join, optional_text,
+    plausible, point, required_text, resolve_party, time_of_day, time_text,
 };
 
 /// A charging location (2.2.1 `Location` object).
@@ -78,8 +78,9 @@ pub struct Location {
 /// One EVSE (2.2.1 `EVSE` object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evse {
-    #[serde(deserialize_with = "lenient::string")]
-    pub uid: String,
+    /// Required by the specification; a missing one is taken from `evse_id`, else the EVSE is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
+    pub uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient::opt_string")]
     pub evse_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -319,12 +320,23 @@ pub fn to_domain(
     location.publish = wire.publish.unwrap_or(true);
     location.publish_allowed_to = wire.publish_allowed_to.iter().map(publish_token_to_domain).collect();
     location.state = optional_text(wire.state.as_ref());
-    location.parking_type = wire.parking_type.clone();
+    location.parking_type = wire.parking_type.as_ref().map(|kind| checked(kind, "parking_type", notes));
     for (position, evse) in wire.evses.iter().enumerate() {
         let path = index("evses", position);
-        location.evses.push(evse_to_domain(evse, &path, location.last_updated, notes)?);
+        location.evses.extend(evse_to_domain(evse, &path, location.last_updated, notes)?);
     }
     Ok(location)
+}
+
+/// A 2.2.1 EVSE on its own (the body of `PUT /locations/{location_id}/{evse_uid}`). Without its
+/// own `last_updated`, children fall back to [`FALLBACK_LAST_UPDATED`] (with a warning).
+pub fn evse_to_domain_standalone(wire: &Evse, notes: &mut Notes) -> Result<domain::Evse, MapError> {
+    let parent = match wire.last_updated {
+        Some(at) => at,
+        None => FALLBACK_LAST_UPDATED,
+    };
+    evse_to_domain(wire, "", parent, notes)?
+        .ok_or_else(|| MapError::new("uid", "missing, and no evse_id to use instead"))
 }
 
 /// Ids that may carry an eMI3 party prefix, with their paths, most telling first.
@@ -334,7 +346,9 @@ fn emi3_candidates<'a>(location_id: &'a str, evses: &'a [Evse]) -> Vec<(String, 
         if let Some(evse_id) = &evse.evse_id {
             candidates.push((format!("evses[{position}].evse_id"), evse_id.as_str()));
         }
-        candidates.push((format!("evses[{position}].uid"), evse.uid.as_str()));
+        if let Some(uid) = &evse.uid {
+            candidates.push((format!("evses[{position}].uid"), uid.as_str()));
+        }
     }
     candidates.push(("id".to_owned(), location_id));
     candidates
@@ -448,7 +462,7 @@ pub(crate) fn common_to_domain(
         operator: parts.operator.and_then(|b| business_to_domain(b, "operator", notes)),
         suboperator: parts.suboperator.and_then(|b| business_to_domain(b, "suboperator", notes)),
         owner: parts.owner.and_then(|b| business_to_domain(b, "owner", notes)),
-        facilities: parts.facilities.to_vec(),
+        facilities: checked_all(parts.facilities, "facilities", notes),
         time_zone,
         opening_times,
         charging_when_closed: parts.charging_when_closed,
@@ -469,8 +483,37 @@ fn time_zone(zone: &str, notes: &mut Notes) -> Option<String> {
         notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, read as {repaired:?}"));
         return Some(repaired);
     }
+    // `Amsterdam`, `The Netherlands/Amsterdam`: the one zone named after that city.
+    let city = repaired.rsplit('/').next().unwrap_or(&repaired);
+    let mut matches = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).filter(|name| {
+        name.rsplit('/').next().is_some_and(|last| last.eq_ignore_ascii_case(city)) && name.contains('/')
+    });
+    if let (Some(only), None) = (matches.next(), matches.next()) {
+        notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, read as {only:?}"));
+        return Some(only.to_owned());
+    }
     notes.warn("time_zone", format!("{zone:?} is not an IANA time zone, dropped"));
     None
+}
+
+/// An EVSE's uid: its `uid`, else its `evse_id` (with a warning), else `None` (with a warning):
+/// an EVSE without identity cannot receive status updates, so it is dropped, not the location.
+pub(crate) fn evse_uid(
+    uid: Option<&str>,
+    evse_id: Option<&str>,
+    path: &str,
+    notes: &mut Notes,
+) -> Result<Option<EvseUid>, MapError> {
+    let field = join(path, "uid");
+    if let Some(uid) = uid.map(str::trim).filter(|uid| !uid.is_empty()) {
+        return EvseUid::new(uid).map(Some).map_err(|e| MapError::new(field, e.reason));
+    }
+    if let Some(evse_id) = evse_id.map(str::trim).filter(|id| !id.is_empty()) {
+        notes.warn(&field, format!("missing, the evse_id {evse_id:?} is used"));
+        return EvseUid::new(evse_id).map(Some).map_err(|e| MapError::new(field, e.reason));
+    }
+    notes.warn(field, "missing and no evse_id: the EVSE is dropped");
+    Ok(None)
 }
 
 /// A child's `last_updated`: its own when plausible, else its parent's (with a warning).
@@ -495,8 +538,10 @@ fn evse_to_domain(
     path: &str,
     parent_updated: DateTime<Utc>,
     notes: &mut Notes,
-) -> Result<domain::Evse, MapError> {
-    let uid = EvseUid::new(wire.uid.trim()).map_err(|e| MapError::new(join(path, "uid"), e.reason))?;
+) -> Result<Option<domain::Evse>, MapError> {
+    let Some(uid) = evse_uid(wire.uid.as_deref(), wire.evse_id.as_deref(), path, notes)? else {
+        return Ok(None);
+    };
     let last_updated = inherited(wire.last_updated, parent_updated, path, notes);
     let status = match &wire.status {
         Some(status) => status.clone(),
@@ -545,21 +590,22 @@ fn evse_to_domain(
             status: schedule.status.clone(),
         });
     }
-    Ok(domain::Evse {
+    let status = checked(&status, &join(path, "status"), notes);
+    Ok(Some(domain::Evse {
         uid,
         evse_id: optional_text(wire.evse_id.as_ref()),
         status,
         status_schedule,
-        capabilities: wire.capabilities.clone(),
+        capabilities: checked_all(&wire.capabilities, &join(path, "capabilities"), notes),
         connectors,
         floor_level: optional_text(wire.floor_level.as_ref()),
         coordinates,
         physical_reference: optional_text(wire.physical_reference.as_ref()),
         directions: display_texts_to_domain(&wire.directions, &join(path, "directions"), notes),
-        parking_restrictions: wire.parking_restrictions.clone(),
+        parking_restrictions: checked_all(&wire.parking_restrictions, &join(path, "parking_restrictions"), notes),
         images: images_to_domain(&wire.images, &join(path, "images"), notes),
         last_updated,
-    })
+    }))
 }
 
 /// The connector fields of 2.1.1 and 2.2.1 under their version's names.
@@ -667,6 +713,12 @@ pub(crate) fn connector_to_domain(
     };
     let max_voltage = electrical(parts.voltage);
     let max_amperage = electrical(parts.amperage);
+    if power_type == PowerType::Ac3Phase && (380..=480).contains(&max_voltage) && parts.max_electric_power.is_none() {
+        notes.warn(
+            join(path, parts.voltage.1),
+            format!("{max_voltage} V on AC_3_PHASE looks line-to-line; OCPI wants line-to-neutral (230 V), so power from volts x amperes is too high"),
+        );
+    }
     let power_path = join(path, "max_electric_power");
     let max_electric_power = match parts.max_electric_power {
         None => None,
@@ -690,9 +742,9 @@ pub(crate) fn connector_to_domain(
     }
     Ok(Some(domain::Connector {
         id,
-        standard: standard.clone(),
-        format,
-        power_type,
+        standard: checked(standard, &join(path, "standard"), notes),
+        format: checked(&format, &join(path, "format"), notes),
+        power_type: checked(&power_type, &join(path, "power_type"), notes),
         max_voltage,
         max_amperage,
         max_electric_power,
@@ -867,7 +919,7 @@ pub fn from_domain(location: &domain::Location) -> Location {
 /// A domain EVSE as a 2.2.1 object (`PUT /locations/{id}/{evse_uid}`).
 pub fn evse_from_domain(evse: &domain::Evse) -> Evse {
     Evse {
-        uid: evse.uid.to_string(),
+        uid: Some(evse.uid.to_string()),
         evse_id: evse.evse_id.clone(),
         status: Some(evse.status.clone()),
         status_schedule: evse.status_schedule.iter().map(status_schedule_from_domain).collect(),

@@ -47,7 +47,11 @@ pub struct Tariff {
 }
 
 /// `Price`: an amount excluding and (optionally) including VAT.
+///
+/// Also reads the OCPI 2.3.0 form `{before_taxes, taxes: [{name, amount}]}`: `before_taxes` is the
+/// amount excluding VAT, and with taxes listed, their sum added to it is the amount including them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PriceInput")]
 pub struct Price {
     #[serde(deserialize_with = "lenient::decimal", serialize_with = "lenient::serialize_decimal")]
     pub excl_vat: Decimal,
@@ -58,6 +62,48 @@ pub struct Price {
         serialize_with = "lenient::serialize_opt_decimal"
     )]
     pub incl_vat: Option<Decimal>,
+}
+
+/// What a price may look like on the wire, 2.2.1 or 2.3.0.
+#[derive(Deserialize)]
+struct PriceInput {
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    excl_vat: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    incl_vat: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    before_taxes: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::vec")]
+    taxes: Vec<TaxAmount>,
+}
+
+/// OCPI 2.3.0 `TaxAmount` (only the amount matters here).
+#[derive(Deserialize)]
+struct TaxAmount {
+    #[serde(deserialize_with = "lenient::decimal")]
+    amount: Decimal,
+}
+
+impl TryFrom<PriceInput> for Price {
+    type Error = String;
+
+    fn try_from(input: PriceInput) -> Result<Self, String> {
+        if let Some(excl_vat) = input.excl_vat {
+            return Ok(Price { excl_vat, incl_vat: input.incl_vat });
+        }
+        let Some(before_taxes) = input.before_taxes else {
+            return Err("missing field `excl_vat`".to_owned());
+        };
+        let mut incl_vat = None;
+        if !input.taxes.is_empty() {
+            let mut total = before_taxes;
+            for tax in &input.taxes {
+                total = total.checked_add(tax.amount).ok_or("taxes overflow the amount")?;
+            }
+            incl_vat = Some(total);
+        }
+        Ok(Price { excl_vat: before_taxes, incl_vat })
+    }
 }
 
 /// `TariffElement`.
@@ -167,50 +213,17 @@ pub fn to_domain(
         [("id".to_owned(), wire.id.as_str())],
         notes,
     )?;
-    let mut tariff = common_to_domain(
-        party,
-        &wire.id,
-        &wire.currency,
-        &wire.tariff_alt_text,
-        wire.tariff_alt_url.as_ref(),
-        &wire.elements,
-        wire.last_updated,
-        notes,
-    )?;
-    tariff.tariff_type = wire.tariff_type.clone();
-    tariff.min_price = wire.min_price.as_ref().map(price_to_domain);
-    tariff.max_price = wire.max_price.as_ref().map(price_to_domain);
-    tariff.start_date_time = wire.start_date_time;
-    tariff.end_date_time = wire.end_date_time;
-    tariff.energy_mix = wire.energy_mix.clone();
-    Ok(tariff)
-}
-
-/// The tariff fields 2.1.1 and 2.2.1 share.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn common_to_domain(
-    party: PartyId,
-    id: &str,
-    currency: &str,
-    alt_text: &[DisplayText],
-    alt_url: Option<&String>,
-    elements: &[TariffElement],
-    last_updated: Option<DateTime<Utc>>,
-    notes: &mut Notes,
-) -> Result<domain::Tariff, MapError> {
-    let id = TariffId::new(id.trim()).map_err(|e| MapError::new("id", e.reason))?;
-    let currency = Currency::new(currency.trim()).map_err(|e| MapError::new("currency", e.reason))?;
-    let mut domain_elements = Vec::new();
-    for (position, element) in elements.iter().enumerate() {
-        domain_elements.push(element_to_domain(element, &index("elements", position), notes)?);
+    let id = TariffId::new(wire.id.trim()).map_err(|e| MapError::new("id", e.reason))?;
+    let currency = Currency::new(wire.currency.trim()).map_err(|e| MapError::new("currency", e.reason))?;
+    let mut elements = Vec::new();
+    for (position, element) in wire.elements.iter().enumerate() {
+        elements.push(element_to_domain(element, &index("elements", position), notes)?);
     }
-    let last_updated = match plausible(last_updated, "last_updated", notes) {
+    let last_updated = match plausible(wire.last_updated, "last_updated", notes) {
         Some(at) => at,
         None => {
-            notes.warn(
-                "last_updated",
-                format!("missing, the fixed fallback {} is used", FALLBACK_LAST_UPDATED.to_rfc3339()),
-            );
+            let fallback = FALLBACK_LAST_UPDATED.to_rfc3339();
+            notes.warn("last_updated", format!("missing, the fixed fallback {fallback} is used"));
             FALLBACK_LAST_UPDATED
         }
     };
@@ -218,16 +231,16 @@ pub(crate) fn common_to_domain(
         party,
         id,
         currency,
-        tariff_type: None,
-        tariff_alt_text: display_texts_to_domain(alt_text, "tariff_alt_text", notes),
-        tariff_alt_url: optional_text(alt_url),
-        min_price: None,
-        max_price: None,
-        elements: domain_elements,
+        tariff_type: wire.tariff_type.clone(),
+        tariff_alt_text: display_texts_to_domain(&wire.tariff_alt_text, "tariff_alt_text", notes),
+        tariff_alt_url: optional_text(wire.tariff_alt_url.as_ref()),
+        min_price: wire.min_price.as_ref().map(price_to_domain),
+        max_price: wire.max_price.as_ref().map(price_to_domain),
+        elements,
         preauthorize_amount: None,
-        start_date_time: None,
-        end_date_time: None,
-        energy_mix: None,
+        start_date_time: wire.start_date_time,
+        end_date_time: wire.end_date_time,
+        energy_mix: wire.energy_mix.clone(),
         last_updated,
     })
 }
