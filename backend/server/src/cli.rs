@@ -47,6 +47,11 @@ enum Command {
         #[arg(long)]
         party: Option<String>,
     },
+    /// Tariff tools for operations.
+    Tariff {
+        #[command(subcommand)]
+        what: TariffCommand,
+    },
     /// Measure hot paths and print the figures.
     Bench {
         #[command(subcommand)]
@@ -89,6 +94,25 @@ enum PartnerCommand {
         /// One JSON object per partner instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TariffCommand {
+    /// Price a CDR's charging periods with our tariff engine and print our totals beside the
+    /// CDR's own, as JSON (excl. and incl. VAT, with differences): checks a CPO's bill.
+    Price {
+        /// OCPI tariff JSON (an object, a list or an envelope; the first tariff is used). Without
+        /// it, the tariff the CDR carries is used.
+        #[arg(long)]
+        tariff: Option<PathBuf>,
+        /// OCPI CDR JSON.
+        #[arg(long)]
+        cdr: PathBuf,
+        /// IANA time zone of the location (`Europe/Paris`): tariff hours are local. Default: the
+        /// CDR location's time zone when it has one (OCPI 2.1.1), else UTC.
+        #[arg(long)]
+        time_zone: Option<String>,
     },
 }
 
@@ -159,6 +183,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
         Command::Import { files, party } => runtime.block_on(import(config, files, party)),
+        Command::Tariff { what: TariffCommand::Price { tariff, cdr, time_zone } } => {
+            price_cdr(tariff.as_deref(), &cdr, time_zone.as_deref())
+        }
     }
 }
 
@@ -338,6 +365,50 @@ async fn import(config: Config, files: Vec<PathBuf>, party: Option<String>) -> a
         Ok(())
     })
     .await??;
+    Ok(())
+}
+
+fn price_cdr(tariff_file: Option<&Path>, cdr_file: &Path, time_zone: Option<&str>) -> anyhow::Result<()> {
+    let options = emsp_ocpi::ImportOptions::default();
+    let cdr_bytes = std::fs::read(cdr_file).with_context(|| format!("cannot read {}", cdr_file.display()))?;
+    let mut cdrs = emsp_ocpi::parse_cdrs(&cdr_bytes, &options).with_context(|| format!("{}", cdr_file.display()))?;
+    if let Some(skipped) = cdrs.skipped.first() {
+        anyhow::bail!("{}: the CDR cannot be read: {skipped}", cdr_file.display());
+    }
+    let cdr = cdrs.items.pop().with_context(|| format!("{}: no CDR in the file", cdr_file.display()))?;
+    let tariff = match tariff_file {
+        Some(file) => {
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut tariffs =
+                emsp_ocpi::parse_tariffs(&bytes, &options).with_context(|| format!("{}", file.display()))?;
+            if let Some(skipped) = tariffs.skipped.first() {
+                anyhow::bail!("{}: the tariff cannot be read: {skipped}", file.display());
+            }
+            if tariffs.items.is_empty() {
+                anyhow::bail!("{}: no tariff in the file", file.display());
+            }
+            tariffs.items.swap_remove(0)
+        }
+        None => cdr.tariffs.first().cloned().context("the CDR carries no tariff: pass --tariff")?,
+    };
+    let (zone_name, assumed) = match time_zone {
+        Some(zone) => (zone.to_owned(), false),
+        None => match cdr.cdr_location.get("time_zone").and_then(serde_json::Value::as_str) {
+            Some(zone) => (zone.to_owned(), false),
+            None => ("UTC".to_owned(), true),
+        },
+    };
+    let zone: chrono_tz::Tz =
+        zone_name.parse().map_err(|_| anyhow::anyhow!("{zone_name:?} is not an IANA time zone"))?;
+    if assumed {
+        say("emsp: the CDR names no time zone; pricing in UTC (pass --time-zone)");
+    }
+    let check = emsp_domain::pricing::check_cdr(&tariff, &cdr, zone)?;
+    let mut output = serde_json::to_value(&check)?;
+    if let Some(object) = output.as_object_mut() {
+        object.insert("time_zone".into(), serde_json::Value::String(zone_name));
+    }
+    println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
 }
 

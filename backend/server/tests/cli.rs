@@ -145,3 +145,41 @@ fn demo_serves_health_and_ready_and_stops_on_sigterm() {
     assert!(logs.contains("\"request_id\""), "request logs carry the request id: {logs}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `emsp tariff price` checks the specification's example CDR against its tariff: 1.973 h of
+/// charging, billed per 5 minutes (2 h) at 2.00/h excl. 10 % VAT = 4.00 / 4.40, as the CDR says.
+#[test]
+fn tariff_price_checks_a_cdr() {
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ocpi-spec-examples/2.2.1/cdr_example.json");
+    let dir = temp_dir("tariff");
+    let cdr: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(shared).unwrap()).unwrap();
+    let tariff_file = dir.join("tariff.json");
+    std::fs::write(&tariff_file, cdr["tariffs"][0].to_string()).unwrap();
+    let output = emsp()
+        .args([
+            "tariff",
+            "price",
+            "--tariff",
+            tariff_file.to_str().unwrap(),
+            "--cdr",
+            shared,
+            "--time-zone",
+            "Europe/Brussels",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let check: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let amount = |v: &serde_json::Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    assert_eq!(amount(&check["total_cost"]["ours"]["excl_vat"]), 4.0);
+    assert_eq!(amount(&check["total_cost"]["ours"]["incl_vat"]), 4.4);
+    assert_eq!(amount(&check["total_cost"]["cdr"]["excl_vat"]), 4.0);
+    for key in ["total_energy_cost", "total_time_cost", "total_parking_cost", "total_fixed_cost"] {
+        assert!(check[key]["ours"].is_object(), "{key}");
+    }
+    assert_eq!(check["time_zone"], "Europe/Brussels");
+
+    let bad = emsp().args(["tariff", "price", "--cdr", tariff_file.to_str().unwrap()]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1), "a tariff is not a CDR: {}", text(&bad));
+    std::fs::remove_dir_all(dir).unwrap();
+}
