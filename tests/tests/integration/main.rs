@@ -5,4 +5,5 @@
 mod health;
 mod ocpi_receivers;
 mod ocpi_registration;
+mod ocpi_sim;
 mod search_feed;
