@@ -32,6 +32,9 @@ enum Command {
     Demo,
     /// Print the effective configuration (secrets redacted) and exit.
     Config,
+    /// Run a simulated CPO (OCPI 2.2.1, or 2.1.1): locations, tariffs, status pushes, commands,
+    /// sessions and CDRs, with faults on demand (`POST /admin/faults`). Stops on Ctrl-C.
+    CpoSim(CpoSimArgs),
     /// Roaming partners: invite, register with, list.
     Partner {
         #[command(subcommand)]
@@ -97,6 +100,80 @@ enum PartnerCommand {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct CpoSimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: std::net::SocketAddr,
+    /// Base URL the EMSP reaches the simulator at (default: http:// + the bound address).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// The CPO's country code and party id.
+    #[arg(long, default_value = "NL*SIM")]
+    party: String,
+    /// Speak OCPI 2.1.1 instead of 2.2.1.
+    #[arg(long)]
+    ocpi_2_1_1: bool,
+    /// The token A to hand to the EMSP (default: a random one, printed).
+    #[arg(long)]
+    token_a: Option<String>,
+    /// Locations to generate (jittered around real charger coordinates), unless --data is given.
+    #[arg(long, default_value_t = 500)]
+    locations: usize,
+    /// OCPI location and tariff JSON files to serve instead of generated data.
+    #[arg(long, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// EVSE status pushes per second to the registered EMSP (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    status_rate: f64,
+    /// Replay real status changes from this `id;status;parkingsensor_status;timestamp` CSV
+    /// (default: the shipped sample of real Cologne status changes).
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Random status changes instead of a replay.
+    #[arg(long, conflicts_with = "replay")]
+    random_status: bool,
+    /// Largest page the simulator serves.
+    #[arg(long, default_value_t = 50)]
+    page_limit: usize,
+    /// Seed of the generator and the random statuses.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Register with this EMSP versions URL (with --token) instead of waiting to be registered.
+    #[arg(long, requires = "token")]
+    register_with: Option<String>,
+    /// The token A the EMSP gave us, for --register-with.
+    #[arg(long)]
+    token: Option<String>,
+}
+
+impl CpoSimArgs {
+    fn options(&self) -> anyhow::Result<emsp_cpo_sim::SimOptions> {
+        let party = emsp_domain::PartyId::parse(&self.party)?;
+        Ok(emsp_cpo_sim::SimOptions {
+            listen: self.listen,
+            public_url: self.public_url.clone(),
+            party: (party.country_code.to_string(), party.party_id.to_string()),
+            version: if self.ocpi_2_1_1 { emsp_cpo_sim::SimVersion::V2_1_1 } else { emsp_cpo_sim::SimVersion::V2_2_1 },
+            token_a: self.token_a.clone(),
+            data: if self.data.is_empty() {
+                emsp_cpo_sim::SimData::Generated { locations: self.locations }
+            } else {
+                emsp_cpo_sim::SimData::Files(self.data.clone())
+            },
+            status_rate_per_s: self.status_rate,
+            status_source: match (&self.replay, self.random_status) {
+                (Some(file), _) => emsp_cpo_sim::StatusSource::Replay(file.clone()),
+                (None, true) => emsp_cpo_sim::StatusSource::Random,
+                (None, false) => emsp_cpo_sim::StatusSource::ReplaySample,
+            },
+            page_limit: self.page_limit.max(1),
+            seed: self.seed,
+            ..emsp_cpo_sim::SimOptions::default()
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum TariffCommand {
     /// Price a CDR's charging periods with our tariff engine and print our totals beside the
@@ -157,7 +234,7 @@ pub fn main() -> ExitCode {
 
 /// A line for the operator on stderr. A closed stderr (a supervisor that stopped reading) must not
 /// take the server down, so write errors are ignored, unlike `eprintln!`, which panics.
-fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
 }
@@ -174,8 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => runtime.block_on(migrate(config)),
         Command::Demo => {
             prepare_demo(&mut config)?;
-            runtime.block_on(serve(config))
+            runtime.block_on(crate::demo::run(config))
         }
+        Command::CpoSim(args) => runtime.block_on(cpo_sim(&args)),
         Command::Config => {
             print_config(&config)?;
             Ok(())
@@ -468,7 +546,7 @@ fn bench_search(args: &SearchBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let server = app::start(config, RunOptions::default()).await?;
     let banner = format!(
         "emsp is listening on http://{addr} (public URL {url})\n  health:  {url}/health\n  ready:   {url}/ready\n  metrics: {url}/metrics",
@@ -492,12 +570,51 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo runs on SQLite in the data folder whatever `DATABASE_URL` says, and keeps its own
-/// secret key there when `EMSP_SECRET_KEY` is not set (a demo has no secrets worth protecting).
+async fn cpo_sim(args: &CpoSimArgs) -> anyhow::Result<()> {
+    let sim = emsp_cpo_sim::start(args.options()?).await?;
+    say(&format!("simulated CPO {} listening on http://{}", args.party, sim.addr));
+    say(&format!("  versions URL: {}", sim.versions_url));
+    say(&format!("  token A:      {}", sim.token_a));
+    say("register an EMSP with: emsp partner register --versions-url URL --token TOKEN_A");
+    if let (Some(url), Some(token)) = (&args.register_with, &args.token) {
+        sim.register_with(url, token).await?;
+        say(&format!("registered with {url}"));
+    }
+    wait_for_stop_signal().await;
+    sim.stop().await;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_stop_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; Ctrl-C still stops");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// The demo runs on its own SQLite file in the data folder, made anew at every start so that it
+/// always shows the same thing, whatever `DATABASE_URL` says; it keeps its own secret key there
+/// when `EMSP_SECRET_KEY` is not set (a demo has no secrets worth protecting).
 fn prepare_demo(config: &mut Config) -> anyhow::Result<()> {
-    config.database.url = None;
     std::fs::create_dir_all(&config.database.data_dir)
         .with_context(|| format!("cannot create data folder {}", config.database.data_dir.display()))?;
+    let file = config.database.data_dir.join("demo.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", file.display()));
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("cannot reset {}", path.display()))?;
+        }
+    }
+    config.database.url = Some(format!("sqlite://{}", file.display()));
     if config.database.secret_key.is_none() {
         config.database.secret_key = Some(demo_secret_key(&config.database.data_dir)?);
     }

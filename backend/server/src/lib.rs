@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod demo;
 pub mod error;
 mod health;
 mod index_sync;

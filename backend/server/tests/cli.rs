@@ -105,8 +105,9 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     })
 }
 
-/// The demo serves `/health` and `/ready` on SQLite in its data folder, and SIGTERM stops it
-/// gracefully with exit code 0.
+/// The demo serves `/health` and `/ready` on SQLite in its data folder, registers with two
+/// simulated CPOs (OCPI 2.2.1 and 2.1.1), pulls their locations into search, takes their status
+/// pushes, and SIGTERM stops it gracefully with exit code 0.
 #[test]
 fn demo_serves_health_and_ready_and_stops_on_sigterm() {
     let dir = temp_dir("demo");
@@ -122,10 +123,14 @@ fn demo_serves_health_and_ready_and_stops_on_sigterm() {
     // Keep draining stderr for the child's whole life, as a terminal would.
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (sender, receiver) = std::sync::mpsc::channel();
+    let (up_sender, up_receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("emsp is listening on http://") {
                 let _ = sender.send(rest.split_whitespace().next().map(str::to_owned));
+            }
+            if line.starts_with("the demo is up") {
+                let _ = up_sender.send(line);
             }
         }
     });
@@ -134,7 +139,20 @@ fn demo_serves_health_and_ready_and_stops_on_sigterm() {
     assert_eq!(http_get(&addr, "/health").0, 200);
     let (status, body) = http_get(&addr, "/ready");
     assert_eq!(status, 200, "{body}");
-    assert!(dir.join("data").join("emsp.sqlite").exists(), "the demo uses SQLite in its data folder");
+    assert!(dir.join("data").join("demo.sqlite").exists(), "the demo uses SQLite in its data folder");
+    let up = up_receiver.recv_timeout(Duration::from_secs(120)).expect("the demo comes up");
+    assert!(up.contains("2500 locations"), "{up}");
+    let (_, metrics) = http_get(&addr, "/metrics");
+    assert!(metrics.contains("emsp_search_index_locations 2500"), "{metrics}");
+    // Status pushes of the simulators arrive at our OCPI receiver.
+    let started = std::time::Instant::now();
+    while !http_get(&addr, "/metrics")
+        .1
+        .contains(r#"route="/ocpi/{version}/locations/{cc}/{pid}/{location_id}/{evse_uid}",status="200""#)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no status push arrived");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());

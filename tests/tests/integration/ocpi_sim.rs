@@ -184,3 +184,28 @@ async fn status_pushes_reach_search() {
     }
     app.stop().await;
 }
+
+/// OCPI 2.1.1 peers are still common: plain tokens, 2.1.1 objects without party fields.
+#[tokio::test]
+async fn an_ocpi_2_1_1_cpo() {
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    let cpo = emsp_cpo_sim::start(SimOptions {
+        party: ("DE".into(), "OLD".into()),
+        version: emsp_cpo_sim::SimVersion::V2_1_1,
+        data: SimData::Generated { locations: 30 },
+        page_limit: 10,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let outcome = register_with_partner(&app.roaming(), "old CPO", &cpo.versions_url, &cpo.token_a).await.unwrap();
+    assert_eq!(outcome.version, "2.1.1");
+    assert!(outcome.endpoints.iter().all(|e| e.role.is_none()), "2.1.1 endpoints have no roles");
+    let report = pull_partner(&app.roaming(), &outcome.partner_id, &PullOptions::default(), &|_| {}).await.unwrap();
+    let locations = report.locations.unwrap();
+    assert_eq!((locations.pages, locations.created, locations.skipped), (3, 30, 0));
+    let stored = app.db().store().locations_page(None, 100).unwrap();
+    assert!(stored.iter().all(|l| l.party.to_string() == "DE*OLD"), "the party comes from the connection");
+    cpo.stop().await;
+    app.stop().await;
+}
