@@ -5,6 +5,7 @@ mod cluster;
 mod cursor;
 mod error;
 mod index;
+mod lookup;
 mod query;
 mod record;
 mod search;

@@ -198,6 +198,31 @@ enum BenchCommand {
     /// The search engine on a generated, realistic dataset: bulk load, memory, status updates and
     /// every query kind (p50, p99, throughput); optionally the same queries on PostGIS.
     Search(SearchBenchArgs),
+    /// OCPI intake end to end against the CPO simulator: a full pull (locations/s into store and
+    /// search) and EVSE status PATCH pushes (throughput, latency, time until visible in search).
+    Roaming(RoamingBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RoamingBenchArgs {
+    /// Locations the simulator generates and we pull.
+    #[arg(long, default_value_t = 100_000)]
+    locations: usize,
+    /// Page size the simulator serves.
+    #[arg(long, default_value_t = 500)]
+    page_limit: usize,
+    /// Run on this PostgreSQL (a schema of its own, dropped afterwards) instead of a temporary SQLite file.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    database_url: Option<String>,
+    /// Status PATCHes to push.
+    #[arg(long, default_value_t = 20_000)]
+    pushes: usize,
+    /// Concurrent pushing clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -259,6 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
+        Command::Bench { what: BenchCommand::Roaming(args) } => runtime.block_on(bench_roaming(&args)),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
         Command::Import { files, party } => runtime.block_on(import(config, files, party)),
         Command::Tariff { what: TariffCommand::Price { tariff, cdr, time_zone } } => {
@@ -528,6 +554,23 @@ fn print_partners(partners: &[serde_json::Value], json: bool) {
             text("last_error")
         );
     }
+}
+
+async fn bench_roaming(args: &RoamingBenchArgs) -> anyhow::Result<()> {
+    let options = crate::bench_roaming::RoamingBenchOptions {
+        locations: args.locations,
+        database_url: args.database_url.clone(),
+        pushes: args.pushes,
+        concurrency: args.concurrency,
+        page_limit: args.page_limit,
+    };
+    let report = crate::bench_roaming::run(&options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.to_table());
+    }
+    Ok(())
 }
 
 fn bench_search(args: &SearchBenchArgs) -> anyhow::Result<()> {

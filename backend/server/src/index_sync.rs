@@ -21,7 +21,8 @@ use tokio::sync::watch;
 const LOAD_PAGE: i64 = 2_000;
 /// Changes applied per poll.
 const FEED_BATCH: i64 = 1_000;
-/// How often an idle follower looks for new changes.
+/// How often an idle follower looks for changes written by other processes (replicas, the CLI);
+/// this process's own writes wake it at once.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Loads every stored location; returns the feed position to follow from.
@@ -127,6 +128,7 @@ pub async fn follow(store: Store, index: Arc<SearchIndex>, mut after_seq: i64, m
             Err(error) => tracing::error!(%error, "change feed follower panicked, retrying"),
         }
         tokio::select! {
+            _ = store.local_changes().notified() => {}
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
             _ = shutdown.changed() => return,
         }

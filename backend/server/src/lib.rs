@@ -1,6 +1,7 @@
 //! The `emsp` server: configuration, command line, HTTP wiring, health and metrics, background jobs.
 
 pub mod app;
+mod bench_roaming;
 pub mod cli;
 pub mod config;
 mod demo;

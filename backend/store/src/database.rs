@@ -7,6 +7,7 @@
 //! would otherwise be opened as a SQLite file named `postgres:`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -249,6 +250,7 @@ pub struct Store {
     backend: Backend,
     url: DatabaseUrl,
     pub(crate) cipher: Option<TokenCipher>,
+    changes: Arc<tokio::sync::Notify>,
 }
 
 /// Pool figures for metrics.
@@ -277,11 +279,34 @@ impl Store {
             .test_on_check_out(true)
             .error_handler(Box::new(PoolErrorLogger))
             .build_unchecked(manager);
-        Ok(Self { pool, backend, url: options.url, cipher: options.cipher })
+        Ok(Self {
+            pool,
+            backend,
+            url: options.url,
+            cipher: options.cipher,
+            changes: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Signalled after every committed write of this process (and of its clones), so the one
+    /// change-feed follower applies a local change at once instead of at its next poll (a signal
+    /// while it is busy is kept for its next wait). Writes of other processes are found by polling.
+    pub fn local_changes(&self) -> &tokio::sync::Notify {
+        &self.changes
+    }
+
+    /// Runs `work` in a write transaction on a pooled connection, then wakes change followers.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut pooled = self.conn()?;
+        let result = write_transaction(&mut pooled, work);
+        if result.is_ok() {
+            self.changes.notify_one();
+        }
+        result
     }
 
     pub fn url(&self) -> &DatabaseUrl {

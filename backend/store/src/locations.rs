@@ -11,7 +11,7 @@ use emsp_domain::{Evse, EvseStatus, EvseUid, Location};
 use serde_json::json;
 
 use crate::change_feed::{self, ChangeKind};
-use crate::database::{DbConnection, Store, per_backend, write_transaction};
+use crate::database::{DbConnection, Store, per_backend};
 use crate::documents::{content_hash, from_document, to_document};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{connectors, evses, locations};
@@ -184,9 +184,7 @@ impl Store {
             document: &document,
             stored_at: now,
         };
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             let stored_hash: Option<String> =
                 locations::table.find(&key).select(locations::content_hash).first(conn).optional()?;
             let outcome = match stored_hash {
@@ -273,9 +271,7 @@ impl Store {
     /// Deletes a location and its EVSEs; `false` when there was none.
     pub fn remove_location(&self, key: &str) -> StoreResult<bool> {
         let key = key.to_ascii_uppercase();
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             diesel::delete(connectors::table.filter(connectors::location_key.eq(&key))).execute(conn)?;
             diesel::delete(evses::table.filter(evses::location_key.eq(&key))).execute(conn)?;
             let deleted = diesel::delete(locations::table.find(&key)).execute(conn)?;
@@ -298,9 +294,7 @@ impl Store {
     ) -> StoreResult<WriteOutcome> {
         let location_key = location_key.to_ascii_uppercase();
         let uid = evse_uid.key();
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             let stored: Option<(String, String)> = evses::table
                 .find((&location_key, &uid))
                 .select((evses::status, evses::document))

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::hash_token;
-use crate::database::{DbConnection, Store, write_transaction};
+use crate::database::Store;
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{partner_parties, partners};
@@ -288,9 +288,7 @@ impl Store {
     /// Replaces the parties behind a partner (from credentials roles or HubClientInfo).
     pub fn set_partner_parties(&self, partner_id: &str, parties: &[PartnerParty]) -> StoreResult<()> {
         let now = Utc::now().naive_utc();
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             diesel::delete(partner_parties::table.filter(partner_parties::partner_id.eq(partner_id))).execute(conn)?;
             for party in parties {
                 diesel::insert_into(partner_parties::table)
@@ -313,9 +311,7 @@ impl Store {
     pub fn upsert_partner_party(&self, partner_id: &str, party: &PartnerParty) -> StoreResult<()> {
         let now = Utc::now().naive_utc();
         let (country_code, party_id) = (party.country_code.to_ascii_uppercase(), party.party_id.to_ascii_uppercase());
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             let key = partner_parties::table.find((partner_id, &country_code, &party_id, &party.role));
             let updated = diesel::update(key)
                 .set((

@@ -6,7 +6,7 @@ use emsp_domain::Tariff;
 use serde_json::json;
 
 use crate::change_feed::{self, ChangeKind};
-use crate::database::{DbConnection, Store, per_backend, write_transaction};
+use crate::database::{Store, per_backend};
 use crate::documents::{content_hash, from_document, to_document};
 use crate::error::StoreResult;
 use crate::locations::WriteOutcome;
@@ -46,9 +46,7 @@ impl Store {
             document: &document,
             stored_at: Utc::now().naive_utc(),
         };
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             let stored_hash: Option<String> =
                 tariffs::table.find(&key).select(tariffs::content_hash).first(conn).optional()?;
             let outcome = match stored_hash {
@@ -100,9 +98,7 @@ impl Store {
     /// Deletes a tariff; `false` when there was none.
     pub fn remove_tariff(&self, key: &str) -> StoreResult<bool> {
         let key = key.to_ascii_uppercase();
-        let mut pooled = self.conn()?;
-        let conn: &mut DbConnection = &mut pooled;
-        write_transaction(conn, |conn| {
+        self.write(|conn| {
             if diesel::delete(tariffs::table.find(&key)).execute(conn)? == 0 {
                 return Ok(false);
             }

@@ -46,7 +46,12 @@ impl TestDb {
 
     /// A migrated PostgreSQL schema of its own, or `None` when no PostgreSQL is configured.
     pub fn postgres() -> Option<Self> {
-        let admin_url = postgres_url()?;
+        Some(Self::postgres_at(&postgres_url()?))
+    }
+
+    /// A migrated schema of its own in the PostgreSQL database at `admin_url` (benchmarks).
+    pub fn postgres_at(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_owned();
         let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&admin_url)
             .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL is unreachable: {e}"));
@@ -56,7 +61,7 @@ impl TestDb {
         let separator = if admin_url.contains('?') { '&' } else { '?' };
         let url = format!("{admin_url}{separator}options=-csearch_path%3D{schema}");
         let store = open_migrated(&url);
-        Some(TestDb { store, url, cleanup: Cleanup::Schema { admin_url, schema } })
+        TestDb { store, url, cleanup: Cleanup::Schema { admin_url, schema } }
     }
 
     pub fn store(&self) -> &Store {
