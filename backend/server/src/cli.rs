@@ -92,6 +92,14 @@ enum PartnerCommand {
         #[arg(long)]
         full: bool,
     },
+    /// How we send our token to a partner: `base64` (OCPI 2.2+), `plain` (2.1.1), or `auto` to
+    /// follow the negotiated version. For peers that implement the other form.
+    TokenEncoding {
+        /// The partner's id (see `emsp partner list`).
+        partner: String,
+        #[arg(value_parser = ["base64", "plain", "auto"])]
+        encoding: String,
+    },
     /// Show every partner: status, version, roles, endpoints, last pull, last error.
     List {
         /// One JSON object per partner instead of a table.
@@ -373,6 +381,15 @@ async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> 
                 println!("{id}: pulled in {:.1} s", report.elapsed.as_secs_f64());
             }
         }
+        PartnerCommand::TokenEncoding { partner, encoding } => {
+            let setting = if encoding == "auto" { None } else { Some(encoding.clone()) };
+            let updating = store.clone();
+            let id = partner.clone();
+            let found =
+                tokio::task::spawn_blocking(move || updating.set_token_encoding(&id, setting.as_deref())).await??;
+            anyhow::ensure!(found, "no partner {partner}");
+            println!("partner {partner}: token encoding {encoding}");
+        }
         PartnerCommand::List { json } => {
             let listing = store.clone();
             let partners = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<serde_json::Value>> {
@@ -396,6 +413,7 @@ async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> 
                         "last_pull_at": partner.last_pull_at.map(|t| t.and_utc().to_rfc3339()),
                         "last_error": partner.last_error,
                         "last_error_at": partner.last_error_at.map(|t| t.and_utc().to_rfc3339()),
+                        "token_encoding": partner.token_encoding.as_deref().unwrap_or("auto"),
                     }));
                 }
                 Ok(rows)

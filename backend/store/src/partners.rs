@@ -271,6 +271,25 @@ impl Store {
         Ok(())
     }
 
+    /// How we send our token to this partner: `Some("base64")`, `Some("plain")`, or `None` to follow
+    /// the negotiated version (for peers that implement the other form).
+    pub fn set_token_encoding(&self, partner_id: &str, encoding: Option<&str>) -> StoreResult<bool> {
+        if let Some(value) = encoding
+            && value != "base64"
+            && value != "plain"
+        {
+            return Err(StoreError::Invalid(emsp_domain::ValidationError::new(
+                "token_encoding",
+                "must be base64 or plain",
+            )));
+        }
+        let mut conn = self.conn()?;
+        let updated = diesel::update(partners::table.find(partner_id))
+            .set((partners::token_encoding.eq(encoding), partners::updated_at.eq(Utc::now().naive_utc())))
+            .execute(&mut *conn)?;
+        Ok(updated > 0)
+    }
+
     /// Marks a partner unregistered and forgets its tokens.
     pub fn unregister_partner(&self, partner_id: &str) -> StoreResult<bool> {
         let mut conn = self.conn()?;

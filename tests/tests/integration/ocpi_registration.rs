@@ -122,3 +122,46 @@ async fn unreachable_partner_versions_give_3001() {
     assert_eq!(bad_version.0, 404);
     cpo.stop().await;
 }
+
+/// A partner that speaks no version we do gets 3002, and our own registration attempt says why.
+#[tokio::test]
+async fn no_common_version_gives_3002() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let versions = move || async move {
+        HttpResponse::Ok().json(json!({
+            "data": [{"version": "2.0", "url": format!("http://{addr}/ocpi/2.0")}],
+            "status_code": 1000,
+            "timestamp": "2026-01-01T00:00:00Z"
+        }))
+    };
+    let server = HttpServer::new(move || App::new().route("/ocpi/versions", web::get().to(versions)))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let (_, token_a) = invite_partner(app.db().store(), "future partner").unwrap();
+    let credentials = json!({
+        "token": "token-b",
+        "url": format!("http://{addr}/ocpi/versions"),
+        "roles": [{"role": "CPO", "party_id": "NEW", "country_code": "DE", "business_details": {"name": "X"}}]
+    });
+    let (status, body) =
+        ocpi(&app, reqwest::Method::POST, "/ocpi/2.2.1/credentials", &token(&token_a), Some(credentials)).await;
+    assert_eq!((status, body["status_code"].as_u64()), (200, Some(3002)), "{body}");
+
+    let error = register_with_partner(&app.roaming(), "future", &format!("http://{addr}/ocpi/versions"), "a")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, emsp_roaming::RoamingError::NoCommonVersion { .. }), "{error}");
+    let failed = app.db().store().list_partners().unwrap().into_iter().find(|p| p.name == "future").unwrap();
+    assert!(failed.last_error.unwrap().contains("no common OCPI version"), "the failure is shown in partner list");
+    handle.stop(true).await;
+    app.stop().await;
+}

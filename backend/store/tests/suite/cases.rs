@@ -317,6 +317,12 @@ pub fn partner_registration_parties_and_pull_status(store: &Store) {
     assert_eq!(ok.last_pull_at, Some(at(42).naive_utc()), "the start of the pull, not its end");
     assert!(ok.last_error.is_none());
 
+    assert!(store.set_token_encoding(&partner.id, Some("plain")).unwrap());
+    assert_eq!(store.get_partner(&partner.id).unwrap().unwrap().token_encoding.as_deref(), Some("plain"));
+    assert!(store.set_token_encoding(&partner.id, Some("rot13")).is_err());
+    assert!(store.set_token_encoding(&partner.id, None).unwrap());
+    assert!(store.get_partner(&partner.id).unwrap().unwrap().token_encoding.is_none());
+
     assert!(store.unregister_partner(&partner.id).unwrap());
     assert!(store.find_partner_by_token("c").unwrap().is_none());
     assert_eq!(store.outgoing_token(&partner.id).unwrap(), None);
