@@ -95,8 +95,9 @@ fn random_transition(rng: &mut StdRng, current: &str) -> &'static str {
     }
 }
 
-/// Runs until aborted: one status change per `1 / rate` seconds. EVSEs in a simulated session or
-/// under a reservation are left alone so the pusher never contradicts them.
+/// Runs until aborted: one status change per `1 / rate` seconds, from the moment an EMSP is
+/// registered (so a replay starts at its first event for whoever listens). EVSEs in a simulated
+/// session or under a reservation are left alone so the pusher never contradicts them.
 pub async fn run_pusher(state: Arc<SimState>, rate_per_s: f64, mut source: Source) {
     let period = Duration::from_secs_f64(1.0 / rate_per_s.max(0.001));
     let mut interval = tokio::time::interval(period);
@@ -105,6 +106,9 @@ pub async fn run_pusher(state: Arc<SimState>, rate_per_s: f64, mut source: Sourc
         interval.tick().await;
         let (keys, statuses, busy) = {
             let inner = state.inner.lock();
+            if inner.peer.is_none() {
+                continue;
+            }
             let keys = inner.evse_keys();
             let statuses: Vec<String> = keys
                 .iter()
