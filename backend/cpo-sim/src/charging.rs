@@ -224,9 +224,18 @@ struct Cdr211 {
     last_updated: String,
 }
 
+/// A START_SESSION that passed the synchronous checks.
+struct StartRequest {
+    location_id: String,
+    evse_uid: String,
+    connector_id: String,
+    token: Value,
+    reference: Option<String>,
+}
+
 /// What a command does after its synchronous answer.
 enum Action {
-    Start { location_id: String, evse_uid: String, connector_id: String, token: Value, reference: Option<String> },
+    Start(StartRequest),
     Stop { session_id: String },
     Reserve { reservation_id: String, location_id: String, evse_uid: String },
     Cancel { reservation_id: String },
@@ -310,7 +319,10 @@ fn decide(state: &SimState, command: &str, body: &Value) -> Result<(&'static str
             let Some(connector) = connector else { return Err(SimError::UnknownLocation) };
             let connector_id = str_field(connector, "id").unwrap_or_default().to_owned();
             let reference = field("authorization_reference");
-            Ok(("ACCEPTED", Some(Action::Start { location_id, evse_uid, connector_id, token, reference })))
+            Ok((
+                "ACCEPTED",
+                Some(Action::Start(StartRequest { location_id, evse_uid, connector_id, token, reference })),
+            ))
         }
         "STOP_SESSION" => {
             let session_id = required("session_id")?;
@@ -368,9 +380,7 @@ async fn execute(state: Arc<SimState>, action: Action, response_url: String, out
         CommandOutcome::Normal | CommandOutcome::Rejected => {}
     }
     match action {
-        Action::Start { location_id, evse_uid, connector_id, token, reference } => {
-            start_session(state, response_url, location_id, evse_uid, connector_id, token, reference).await;
-        }
+        Action::Start(request) => start_session(state, response_url, request).await,
         Action::Stop { session_id } => {
             let stop = {
                 let mut inner = state.inner.lock();
@@ -442,16 +452,8 @@ fn tariff_id(connector: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn start_session(
-    state: Arc<SimState>,
-    response_url: String,
-    location_id: String,
-    evse_uid: String,
-    connector_id: String,
-    token: Value,
-    reference: Option<String>,
-) {
+async fn start_session(state: Arc<SimState>, response_url: String, request: StartRequest) {
+    let StartRequest { location_id, evse_uid, connector_id, token, reference } = request;
     let now = Utc::now();
     let started = {
         let mut inner = state.inner.lock();
