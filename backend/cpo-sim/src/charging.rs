@@ -453,10 +453,18 @@ fn tariff_id(connector: &Value) -> Option<String> {
 }
 
 async fn start_session(state: Arc<SimState>, response_url: String, request: StartRequest) {
-    let StartRequest { location_id, evse_uid, connector_id, token, reference } = request;
+    let StartRequest { location_id, evse_uid, connector_id, mut token, reference } = request;
     let now = Utc::now();
     let started = {
         let mut inner = state.inner.lock();
+        if let (Some(peer), Some(fields)) = (&inner.peer, token.as_object_mut()) {
+            // A 2.2.1 CdrToken needs the token's owner; a token sent without one belongs to the EMSP.
+            for (field, owner) in [("country_code", &peer.country_code), ("party_id", &peer.party_id)] {
+                if let (false, Some(owner)) = (fields.contains_key(field), owner) {
+                    fields.insert(field.to_owned(), Value::String(owner.clone()));
+                }
+            }
+        }
         let token_valid = token_is_valid(&inner.tokens, &token);
         let location = inner.location(&location_id).cloned().unwrap_or(Value::Null);
         let evse = inner.evse(&location_id, &evse_uid).cloned().unwrap_or(Value::Null);

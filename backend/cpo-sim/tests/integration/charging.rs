@@ -7,6 +7,7 @@ use emsp_cpo_sim::{CommandOutcome, RunningSim, SimOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::contract;
 use crate::emsp::{EmspConfig, TestEmsp};
 use crate::helpers::{Answer, auth, available_evse, call, module_url, options, register, sim};
 use crate::tokens::token;
@@ -49,6 +50,8 @@ async fn start_session_to_cdr() {
     let session_id = session["id"].as_str().unwrap().to_owned();
     assert_eq!(puts[0].path, format!("/ocpi/2.2.1/sessions/NL/SIM/{session_id}"));
     assert_eq!(session["status"], "ACTIVE");
+    contract::assert_fields(session, contract::SESSION_2_2_1, "Session");
+    contract::assert_fields(&session["cdr_token"], contract::CDR_TOKEN_2_2_1, "CdrToken");
     assert_eq!(session["location_id"], location_id.as_str());
     assert_eq!(session["evse_uid"], evse_uid.as_str());
     assert_eq!(session["cdr_token"]["uid"], "app-1");
@@ -90,6 +93,9 @@ async fn start_session_to_cdr() {
     assert_eq!(last["status"], "COMPLETED");
     assert!(last["end_date_time"].is_string());
 
+    contract::assert_fields(cdr, contract::CDR_2_2_1, "CDR");
+    contract::assert_fields(&cdr["cdr_location"], contract::CDR_LOCATION_2_2_1, "CdrLocation");
+    contract::assert_fields(&cdr["cdr_token"], contract::CDR_TOKEN_2_2_1, "CdrToken");
     assert_eq!(cdr["session_id"], session_id.as_str());
     assert_eq!(cdr["country_code"], "NL");
     assert_eq!(cdr["cdr_location"]["id"], location_id.as_str());

@@ -69,6 +69,8 @@ async fn emsp_registers_then_token_a_is_refused_and_a_second_post_is_405() {
     // GET shows our credentials with the caller's token; PUT rotates token C.
     let ours = get(&credentials_url, &token_c).await;
     assert_eq!(ours.body["data"]["token"], token_c.as_str());
+    crate::contract::assert_fields(&ours.body["data"], crate::contract::CREDENTIALS_2_2_1, "Credentials");
+    crate::contract::assert_fields(&ours.body["data"]["roles"][0], crate::contract::CREDENTIALS_ROLE_2_2_1, "Role");
     assert_eq!(ours.body["data"]["roles"][0]["role"], "CPO");
     assert_eq!(ours.body["data"]["roles"][0]["country_code"], "NL");
     assert_eq!(ours.body["data"]["url"], sim.versions_url.as_str());

@@ -41,6 +41,9 @@ async fn paging_through_all_locations_via_links_has_no_duplicates_or_gaps() {
     let pages = pages(&format!("{}?limit=50", module_url(&sim, "locations")), &token).await;
     assert_eq!(pages.len(), 7, "137 locations in pages of 20");
     for page in &pages {
+        for location in page.body["data"].as_array().unwrap() {
+            crate::contract::assert_location_2_2_1(location);
+        }
         assert_eq!(page.header("x-limit"), Some("20"), "limit capped at page_limit");
         assert_eq!(page.header("x-total-count"), Some("137"));
         assert_eq!(page.code(), 1000);
@@ -113,6 +116,9 @@ async fn single_location_evse_connector_and_tariffs() {
 
     // Every tariff a connector references is served.
     let tariffs = get(&module_url(&sim, "tariffs"), &token).await;
+    for tariff in tariffs.body["data"].as_array().unwrap() {
+        crate::contract::assert_fields(tariff, crate::contract::TARIFF_2_2_1, "Tariff");
+    }
     let tariff_ids: BTreeSet<&str> =
         tariffs.body["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     let all = get(&format!("{url}?limit=50"), &token).await;

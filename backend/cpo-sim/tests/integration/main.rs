@@ -3,11 +3,13 @@
 //! actix EMSP (`emsp.rs`) on the other side.
 
 mod charging;
+mod contract;
 mod credentials;
 mod emsp;
 mod faults;
 mod helpers;
 mod locations;
+mod real_feeds;
 mod status;
 mod tokens;
 mod v211;

@@ -34,7 +34,15 @@ async fn version_2_1_1_basics() {
 
     let locations = call(Method::GET, &format!("{details_url}/locations"), Some(&plain(&c)), None).await;
     let location = &locations.body["data"][0];
-    assert!(location.get("type").is_some() && location.get("party_id").is_none());
+    assert!(location.get("party_id").is_none());
+    for location in locations.body["data"].as_array().unwrap() {
+        crate::contract::assert_fields(location, crate::contract::LOCATION_2_1_1, "2.1.1 Location");
+        for evse in location["evses"].as_array().unwrap() {
+            for connector in evse["connectors"].as_array().unwrap() {
+                crate::contract::assert_fields(connector, crate::contract::CONNECTOR_2_1_1, "2.1.1 Connector");
+            }
+        }
+    }
     assert!(location["evses"][0]["connectors"][0]["voltage"].is_number());
     let tariffs = call(Method::GET, &format!("{details_url}/tariffs"), Some(&plain(&c)), None).await;
     assert!(tariffs.body["data"][0]["elements"][0]["price_components"][0].get("vat").is_none());
@@ -54,7 +62,7 @@ async fn version_2_1_1_basics() {
     let result = emsp.wait_for("POST", "/ocpi/2.1.1/commands/START_SESSION/1", 1).await;
     assert_eq!(result[0].body["result"], "ACCEPTED");
     let session = &emsp.wait_for("PUT", "/ocpi/2.1.1/sessions/NL/SIM/", 1).await[0].body;
-    assert!(session["start_datetime"].is_string());
+    crate::contract::assert_fields(session, crate::contract::SESSION_2_1_1, "2.1.1 Session");
     assert_eq!(session["auth_id"], "DE-OLD-000001");
     assert_eq!(session["location"]["evses"].as_array().unwrap().len(), 1);
     assert!(session["total_cost"].is_number());
