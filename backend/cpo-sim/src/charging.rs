@@ -460,7 +460,9 @@ async fn start_session(state: Arc<SimState>, response_url: String, request: Star
         if let (Some(peer), Some(fields)) = (&inner.peer, token.as_object_mut()) {
             // A 2.2.1 CdrToken needs the token's owner; a token sent without one belongs to the EMSP.
             for (field, owner) in [("country_code", &peer.country_code), ("party_id", &peer.party_id)] {
-                if let (false, Some(owner)) = (fields.contains_key(field), owner) {
+                if !fields.contains_key(field)
+                    && let Some(owner) = owner
+                {
                     fields.insert(field.to_owned(), Value::String(owner.clone()));
                 }
             }

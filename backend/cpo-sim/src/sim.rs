@@ -152,6 +152,20 @@ impl RunningSim {
         self.state.inner.lock().evse_keys()
     }
 
+    /// Changes an EVSE's status now, as a charger would, and pushes it to the registered EMSP (for
+    /// tests that need one status change at a known moment). False when the EVSE does not exist.
+    pub async fn push_status(&self, location_id: &str, evse_uid: &str, status: &str) -> bool {
+        if self.state.inner.lock().evse(location_id, evse_uid).is_none() {
+            return false;
+        }
+        let state = self.state.clone();
+        let (location_id, evse_uid, status) = (location_id.to_owned(), evse_uid.to_owned(), status.to_owned());
+        let task = self.state.rt.spawn(async move {
+            crate::status::set_and_push_status(&state, &location_id, &evse_uid, &status).await;
+        });
+        task.await.is_ok()
+    }
+
     /// The CPO registers with an EMSP (POSTs our credentials to the EMSP's credentials endpoint
     /// using the token A the EMSP handed out).
     pub async fn register_with(&self, versions_url: &str, token_a: &str) -> anyhow::Result<()> {

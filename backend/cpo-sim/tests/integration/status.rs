@@ -70,3 +70,22 @@ async fn the_shipped_sample_replays_from_its_first_event() {
     }
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_pushed_on_demand_reaches_the_emsp_and_the_served_location() {
+    let sim = sim(options(4)).await;
+    let emsp = TestEmsp::start(EmspConfig::default()).await;
+    let token = register(&sim, &emsp).await;
+    let (location_id, evse_uid) = sim.evses().into_iter().last().unwrap();
+    assert!(sim.push_status(&location_id, &evse_uid, "BLOCKED").await);
+    assert!(!sim.push_status(&location_id, "nope", "BLOCKED").await);
+    let pushed = emsp.matching("PATCH", &format!("/ocpi/2.2.1/locations/NL/SIM/{location_id}/{evse_uid}"));
+    assert_eq!(pushed.len(), 1, "delivered before push_status returns");
+    assert_eq!(pushed[0].body["status"], "BLOCKED");
+    assert_eq!(pushed[0].header("authorization"), Some(crate::helpers::auth(&emsp.token_b).as_str()));
+    let evse = get(&format!("{}/{location_id}/{evse_uid}", module_url(&sim, "locations")), &token).await;
+    assert_eq!(evse.body["data"]["status"], "BLOCKED");
+    assert_eq!(evse.body["data"]["last_updated"], pushed[0].body["last_updated"]);
+    assert_eq!(sim.received().status_pushes, 1);
+    sim.stop().await;
+}
