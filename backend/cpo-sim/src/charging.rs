@@ -39,7 +39,7 @@ pub struct ChargingSession {
     pub token: Value,
     pub authorization_reference: Option<String>,
     pub start: DateTime<Utc>,
-    /// Simulated time charged so far (real time × `time_scale`).
+    /// Time charged so far (real time: timestamps sent to the EMSP are never in the future).
     pub elapsed: Duration,
     pub kwh: f64,
     pub power_kw: f64,
@@ -576,7 +576,7 @@ async fn run_session(state: Arc<SimState>, session_id: String) {
         let patch = {
             let mut inner = state.inner.lock();
             let Some(session) = inner.sessions.get_mut(&session_id) else { return };
-            add_period(session, real.as_secs_f64() * state.charging.time_scale);
+            add_period(session, real.as_secs_f64(), state.charging.time_scale);
             let done = finish || session.stop_requested;
             if done {
                 session.completed = true;
@@ -591,11 +591,13 @@ async fn run_session(state: Arc<SimState>, session_id: String) {
     finish_session(&state, &session_id).await;
 }
 
-fn add_period(session: &mut ChargingSession, simulated_seconds: f64) {
-    let hours = simulated_seconds / 3600.0;
-    let kwh = round(session.power_kw * hours, 3);
+/// Appends the period since the last tick: real start and duration, energy at the session's power
+/// sped up by `energy_scale` (so a demo shows kWh growing without timestamps in the future).
+fn add_period(session: &mut ChargingSession, real_seconds: f64, energy_scale: f64) {
+    let hours = real_seconds / 3600.0;
+    let kwh = round(session.power_kw * hours * energy_scale, 3);
     let start = session.start + session.elapsed;
-    session.elapsed += Duration::milliseconds((simulated_seconds * 1000.0) as i64);
+    session.elapsed += Duration::milliseconds((real_seconds * 1000.0) as i64);
     session.kwh = round(session.kwh + kwh, 3);
     session.last_updated = Utc::now();
     session.periods.push(Period { start, kwh, hours });

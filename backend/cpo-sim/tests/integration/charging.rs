@@ -97,6 +97,9 @@ async fn start_session_to_cdr() {
     contract::assert_fields(&cdr["cdr_location"], contract::CDR_LOCATION_2_2_1, "CdrLocation");
     contract::assert_fields(&cdr["cdr_token"], contract::CDR_TOKEN_2_2_1, "CdrToken");
     assert_eq!(cdr["session_id"], session_id.as_str());
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(cdr["end_date_time"].as_str().unwrap() <= now.as_str(), "no timestamps in the future");
+    assert!(cdr["start_date_time"].as_str().unwrap() <= cdr["end_date_time"].as_str().unwrap());
     assert_eq!(cdr["country_code"], "NL");
     assert_eq!(cdr["cdr_location"]["id"], location_id.as_str());
     assert_eq!(cdr["cdr_location"]["evse_uid"], evse_uid.as_str());
