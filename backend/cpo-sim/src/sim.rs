@@ -30,6 +30,7 @@ pub struct RunningSim {
 
 /// Loads or generates the data, binds `options.listen` and serves until `stop`.
 pub async fn start(options: SimOptions) -> anyhow::Result<RunningSim> {
+    let rt = tokio::runtime::Handle::try_current().context("the simulator needs a tokio runtime")?;
     let (locations, tariffs) = load_data(&options)?;
     let listener = TcpListener::bind(options.listen).with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
@@ -51,7 +52,7 @@ pub async fn start(options: SimOptions) -> anyhow::Result<RunningSim> {
         page_limit: options.page_limit.max(1),
         charging: options.charging.clone(),
         faults: Arc::new(Faults::default()),
-        rt: tokio::runtime::Handle::current(),
+        rt,
         http,
         inner: parking_lot::Mutex::new(inner),
     });

@@ -165,3 +165,17 @@ async fn the_cpo_registers_with_an_emsp() {
     sim.stop().await;
     emsp.stop().await;
 }
+
+/// Callers' tests often use the default current-thread runtime: the simulator's call-backs run on
+/// it while the test awaits, so nothing deadlocks.
+#[tokio::test]
+async fn works_on_a_current_thread_runtime() {
+    let sim = sim(options(3)).await;
+    let emsp = TestEmsp::start(EmspConfig::default()).await;
+    let token_c = register(&sim, &emsp).await;
+    assert_eq!(get(&module_url(&sim, "locations"), &token_c).await.status, 200);
+    let (location_id, evse_uid) = sim.evses().into_iter().next().unwrap();
+    assert!(sim.push_status(&location_id, &evse_uid, "CHARGING").await);
+    sim.stop().await;
+    emsp.stop().await;
+}
