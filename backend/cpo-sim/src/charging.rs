@@ -38,6 +38,8 @@ pub struct ChargingSession {
     /// The Token object of the START_SESSION command.
     pub token: Value,
     pub authorization_reference: Option<String>,
+    /// `COMMAND` (remote start), `AUTH_REQUEST` (real-time authorization) or `WHITELIST`.
+    pub auth_method: &'static str,
     pub start: DateTime<Utc>,
     /// Time charged so far (real time: timestamps sent to the EMSP are never in the future).
     pub elapsed: Duration,
@@ -224,13 +226,14 @@ struct Cdr211 {
     last_updated: String,
 }
 
-/// A START_SESSION that passed the synchronous checks.
-struct StartRequest {
-    location_id: String,
-    evse_uid: String,
-    connector_id: String,
-    token: Value,
-    reference: Option<String>,
+/// A session about to start: from a START_SESSION that passed the synchronous checks, or from a
+/// driver at the charger.
+pub(crate) struct StartRequest {
+    pub location_id: String,
+    pub evse_uid: String,
+    pub connector_id: String,
+    pub token: Value,
+    pub reference: Option<String>,
 }
 
 /// What a command does after its synchronous answer.
@@ -453,72 +456,8 @@ fn tariff_id(connector: &Value) -> Option<String> {
 }
 
 async fn start_session(state: Arc<SimState>, response_url: String, request: StartRequest) {
-    let StartRequest { location_id, evse_uid, connector_id, mut token, reference } = request;
-    let now = Utc::now();
-    let started = {
-        let mut inner = state.inner.lock();
-        if let (Some(peer), Some(fields)) = (&inner.peer, token.as_object_mut()) {
-            // A 2.2.1 CdrToken needs the token's owner; a token sent without one belongs to the EMSP.
-            for (field, owner) in [("country_code", &peer.country_code), ("party_id", &peer.party_id)] {
-                if !fields.contains_key(field)
-                    && let Some(owner) = owner
-                {
-                    fields.insert(field.to_owned(), Value::String(owner.clone()));
-                }
-            }
-        }
-        let token_valid = token_is_valid(&inner.tokens, &token);
-        let location = inner.location(&location_id).cloned().unwrap_or(Value::Null);
-        let evse = inner.evse(&location_id, &evse_uid).cloned().unwrap_or(Value::Null);
-        let status = str_field(&evse, "status").map(str::to_owned);
-        let reserved_for_us = inner.reservations.values().any(|(l, e)| *l == location_id && *e == evse_uid);
-        if !token_valid {
-            Err("REJECTED")
-        } else if !(status.as_deref() == Some("AVAILABLE")
-            || (status.as_deref() == Some("RESERVED") && reserved_for_us))
-        {
-            Err(blocked_result(status.as_deref()))
-        } else {
-            let connector = evse
-                .get("connectors")
-                .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| str_field(c, "id") == Some(connector_id.as_str())))
-                .cloned()
-                .unwrap_or(Value::Null);
-            let is_dc = str_field(&connector, "power_type") == Some("DC");
-            let power_kw = connector_kw(&connector).min(if is_dc { 150.0 } else { 11.0 });
-            let tariff = tariff_id(&connector)
-                .and_then(|id| inner.tariffs.iter().find(|t| str_field(t, "id") == Some(id.as_str())).cloned());
-            let currency = tariff.as_ref().and_then(|t| str_field(t, "currency")).unwrap_or("EUR").to_owned();
-            let id = uuid::Uuid::new_v4().to_string();
-            inner.reservations.retain(|_, (l, e)| !(*l == location_id && *e == evse_uid));
-            inner.sessions.insert(
-                id.clone(),
-                ChargingSession {
-                    id: id.clone(),
-                    location_id: location_id.clone(),
-                    evse_uid: evse_uid.clone(),
-                    connector_id: connector_id.clone(),
-                    token,
-                    authorization_reference: reference,
-                    start: now,
-                    elapsed: Duration::zero(),
-                    kwh: 0.0,
-                    power_kw,
-                    periods: Vec::new(),
-                    currency,
-                    tariff,
-                    completed: false,
-                    stop_requested: false,
-                    last_updated: now,
-                    location: single_evse_location(&location, &evse_uid, &connector_id),
-                    stop: Arc::new(Notify::new()),
-                },
-            );
-            Ok(id)
-        }
-    };
-    let session_id = match started {
+    let (location_id, evse_uid) = (request.location_id.clone(), request.evse_uid.clone());
+    let session_id = match begin_session(&state, request, "COMMAND") {
         Ok(id) => id,
         Err(result) => {
             send_result(&state, &response_url, result).await;
@@ -528,6 +467,75 @@ async fn start_session(state: Arc<SimState>, response_url: String, request: Star
     send_result(&state, &response_url, "ACCEPTED").await;
     set_and_push_status(&state, &location_id, &evse_uid, "CHARGING").await;
     run_session(state, session_id).await;
+}
+
+/// Checks the EVSE and the token and records a new session; on refusal, the `CommandResult` that
+/// says why (`REJECTED`, `EVSE_OCCUPIED`, `EVSE_INOPERATIVE`).
+pub(crate) fn begin_session(
+    state: &SimState,
+    request: StartRequest,
+    auth_method: &'static str,
+) -> Result<String, &'static str> {
+    let StartRequest { location_id, evse_uid, connector_id, mut token, reference } = request;
+    let now = Utc::now();
+    let mut inner = state.inner.lock();
+    if let (Some(peer), Some(fields)) = (&inner.peer, token.as_object_mut()) {
+        // A 2.2.1 CdrToken needs the token's owner; a token sent without one belongs to the EMSP.
+        for (field, owner) in [("country_code", &peer.country_code), ("party_id", &peer.party_id)] {
+            if !fields.contains_key(field)
+                && let Some(owner) = owner
+            {
+                fields.insert(field.to_owned(), Value::String(owner.clone()));
+            }
+        }
+    }
+    let location = inner.location(&location_id).cloned().unwrap_or(Value::Null);
+    let evse = inner.evse(&location_id, &evse_uid).cloned().unwrap_or(Value::Null);
+    let status = str_field(&evse, "status").map(str::to_owned);
+    let reserved_here = inner.reservations.values().any(|(l, e)| *l == location_id && *e == evse_uid);
+    if !token_is_valid(&inner.tokens, &token) {
+        return Err("REJECTED");
+    }
+    let free = status.as_deref() == Some("AVAILABLE") || (status.as_deref() == Some("RESERVED") && reserved_here);
+    if !free {
+        return Err(blocked_result(status.as_deref()));
+    }
+    let connectors = evse.get("connectors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some(connector) = connectors.iter().find(|c| str_field(c, "id") == Some(connector_id.as_str())) else {
+        return Err("FAILED");
+    };
+    let is_dc = str_field(connector, "power_type") == Some("DC");
+    let power_kw = connector_kw(connector).min(if is_dc { 150.0 } else { 11.0 });
+    let tariff = tariff_id(connector)
+        .and_then(|id| inner.tariffs.iter().find(|t| str_field(t, "id") == Some(id.as_str())).cloned());
+    let currency = tariff.as_ref().and_then(|t| str_field(t, "currency")).unwrap_or("EUR").to_owned();
+    let id = uuid::Uuid::new_v4().to_string();
+    inner.reservations.retain(|_, (l, e)| !(*l == location_id && *e == evse_uid));
+    inner.sessions.insert(
+        id.clone(),
+        ChargingSession {
+            id: id.clone(),
+            location_id,
+            evse_uid: evse_uid.clone(),
+            connector_id: connector_id.clone(),
+            token,
+            authorization_reference: reference,
+            auth_method,
+            start: now,
+            elapsed: Duration::zero(),
+            kwh: 0.0,
+            power_kw,
+            periods: Vec::new(),
+            currency,
+            tariff,
+            completed: false,
+            stop_requested: false,
+            last_updated: now,
+            location: single_evse_location(&location, &evse_uid, &connector_id),
+            stop: Arc::new(Notify::new()),
+        },
+    );
+    Ok(id)
 }
 
 /// A token the EMSP pushed with `valid: false` is refused, as a real CPO would.
@@ -552,7 +560,7 @@ fn single_evse_location(location: &Value, evse_uid: &str, connector_id: &str) ->
     location
 }
 
-async fn run_session(state: Arc<SimState>, session_id: String) {
+pub(crate) async fn run_session(state: Arc<SimState>, session_id: String) {
     let body = {
         let inner = state.inner.lock();
         inner.sessions.get(&session_id).map(|s| session_json(&state, s))
@@ -668,6 +676,11 @@ fn cdr_token(token: &Value) -> CdrToken {
     }
 }
 
+/// 2.1.1 knows only AUTH_REQUEST and WHITELIST; a remote start counts as WHITELIST.
+fn auth_method_211(session: &ChargingSession) -> &'static str {
+    if session.auth_method == "AUTH_REQUEST" { "AUTH_REQUEST" } else { "WHITELIST" }
+}
+
 fn status_of(session: &ChargingSession) -> &'static str {
     if session.completed { "COMPLETED" } else { "ACTIVE" }
 }
@@ -689,7 +702,7 @@ pub fn session_json(state: &SimState, session: &ChargingSession) -> Value {
             end_date_time: end_of(session),
             kwh: session.kwh,
             cdr_token: cdr_token(&session.token),
-            auth_method: "COMMAND",
+            auth_method: session.auth_method,
             authorization_reference: session.authorization_reference.clone(),
             location_id: session.location_id.clone(),
             evse_uid: session.evse_uid.clone(),
@@ -706,7 +719,7 @@ pub fn session_json(state: &SimState, session: &ChargingSession) -> Value {
             end_datetime: end_of(session),
             kwh: session.kwh,
             auth_id: cdr_token(&session.token).contract_id,
-            auth_method: "WHITELIST",
+            auth_method: auth_method_211(session),
             location: session.location.clone(),
             currency: session.currency.clone(),
             charging_periods: periods_json(session, &session.periods),
@@ -759,7 +772,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
                 end_date_time: end,
                 session_id: session.id.clone(),
                 cdr_token: cdr_token(&session.token),
-                auth_method: "COMMAND",
+                auth_method: session.auth_method,
                 authorization_reference: session.authorization_reference.clone(),
                 cdr_location: CdrLocation {
                     id: session.location_id.clone(),
@@ -792,7 +805,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             start_date_time: format_datetime(session.start),
             stop_date_time: end,
             auth_id: cdr_token(&session.token).contract_id,
-            auth_method: "WHITELIST",
+            auth_method: auth_method_211(session),
             location: session.location.clone(),
             currency: session.currency.clone(),
             tariffs,

@@ -167,6 +167,15 @@ impl RunningSim {
         task.await.is_ok()
     }
 
+    /// A driver presents card `uid` at an EVSE: charging starts if our copy of the token is
+    /// whitelisted `ALWAYS`, or if the EMSP allows it in real time (`POST {tokens}/{uid}/authorize`).
+    pub async fn swipe(&self, uid: &str, location_id: &str, evse_uid: &str) -> anyhow::Result<crate::SwipeOutcome> {
+        let state = self.state.clone();
+        let (uid, location_id, evse_uid) = (uid.to_owned(), location_id.to_owned(), evse_uid.to_owned());
+        let task = self.state.rt.spawn(async move { crate::swipe::swipe(state, &uid, &location_id, &evse_uid).await });
+        task.await.context("swipe task failed")?.context("real-time authorization failed")
+    }
+
     /// The CPO registers with an EMSP (POSTs our credentials to the EMSP's credentials endpoint
     /// using the token A the EMSP handed out).
     pub async fn register_with(&self, versions_url: &str, token_a: &str) -> anyhow::Result<()> {

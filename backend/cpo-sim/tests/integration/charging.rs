@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use emsp_cpo_sim::{CommandOutcome, RunningSim, SimOptions};
+use emsp_cpo_sim::{CommandOutcome, RunningSim, SimOptions, SwipeOutcome};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -244,5 +244,45 @@ async fn invalid_tokens_reservations_and_unlock() {
         emsp.wait_for("POST", "/ocpi/2.2.1/commands/UNLOCK_CONNECTOR/u1", 1).await[0].body["result"],
         "ACCEPTED"
     );
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_at_the_charger_is_authorized_in_real_time_or_whitelisted() {
+    let sim = sim(options(10)).await;
+    let emsp = TestEmsp::start(EmspConfig::default()).await;
+    let c = register(&sim, &emsp).await;
+
+    let (location_id, evse_uid, _) = available_evse(&sim);
+    let refused = sim.swipe("stolen-card", &location_id, &evse_uid).await.unwrap();
+    assert_eq!(refused, SwipeOutcome::Refused { allowed: "BLOCKED".to_owned() });
+    let asked = emsp.matching("POST", "/ocpi/2.2.1/tokens/stolen-card/authorize");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].body["location_id"], location_id.as_str());
+    assert_eq!(asked[0].body["evse_uids"][0], evse_uid.as_str());
+    assert!(emsp.matching("PUT", "/ocpi/2.2.1/sessions").is_empty());
+
+    let SwipeOutcome::Charging { session_id } = sim.swipe("ok-card", &location_id, &evse_uid).await.unwrap() else {
+        panic!("an allowed card charges");
+    };
+    let put = &emsp.wait_for("PUT", &format!("/ocpi/2.2.1/sessions/NL/SIM/{session_id}"), 1).await[0].body;
+    assert_eq!(put["auth_method"], "AUTH_REQUEST");
+    assert_eq!(put["authorization_reference"], "auth-ok-card");
+    assert_eq!(put["cdr_token"]["contract_id"], "DE-TST-C00000042-Z");
+    let busy = sim.swipe("ok-other", &location_id, &evse_uid).await.unwrap();
+    assert_eq!(busy, SwipeOutcome::EvseUnavailable { reason: "EVSE_OCCUPIED".to_owned() });
+
+    // A token pushed with whitelist ALWAYS charges without asking.
+    let mut always = token("fleet-1");
+    always["whitelist"] = json!("ALWAYS");
+    let url = format!("{}/DE/TST/fleet-1?type=APP_USER", module_url(&sim, "tokens"));
+    assert_eq!(call(Method::PUT, &url, Some(&auth(&c)), Some(&always)).await.code(), 1000);
+    let (location_id, evse_uid, _) = available_evse(&sim);
+    let SwipeOutcome::Charging { session_id } = sim.swipe("fleet-1", &location_id, &evse_uid).await.unwrap() else {
+        panic!("a whitelisted card charges");
+    };
+    assert!(emsp.matching("POST", "/ocpi/2.2.1/tokens/fleet-1/authorize").is_empty());
+    let put = &emsp.wait_for("PUT", &format!("/ocpi/2.2.1/sessions/NL/SIM/{session_id}"), 1).await[0].body;
+    assert_eq!(put["auth_method"], "WHITELIST");
     sim.stop().await;
 }

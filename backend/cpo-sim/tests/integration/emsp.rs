@@ -201,6 +201,18 @@ async fn handle(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
                            "business_details": {"name": "Test EMSP"}}]
             }))
         }
+        ("POST", path) if path.ends_with("/authorize") => {
+            // Real-time authorization: cards whose uid starts with `ok` are allowed.
+            let uid = path.trim_end_matches("/authorize").rsplit('/').next().unwrap_or_default().to_owned();
+            if uid.starts_with("ok") {
+                envelope(json!({"allowed": "ALLOWED", "authorization_reference": format!("auth-{uid}"),
+                    "token": {"country_code": "DE", "party_id": "TST", "uid": uid, "type": "RFID",
+                              "contract_id": "DE-TST-C00000042-Z", "issuer": "Test EMSP", "valid": true,
+                              "whitelist": "ALLOWED", "last_updated": "2026-01-01T00:00:00Z"}}))
+            } else {
+                envelope(json!({"allowed": "BLOCKED"}))
+            }
+        }
         _ => envelope(Value::Null),
     }
 }
