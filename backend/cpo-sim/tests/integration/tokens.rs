@@ -30,6 +30,11 @@ async fn tokens_are_stored_patched_and_read_back() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0]["valid"], false);
 
+    // Without `?type=` the token is kept under its own type.
+    let untyped = format!("{}/DE/TST/app-2", module_url(&sim, "tokens"));
+    assert_eq!(call(Method::PUT, &untyped, Some(&auth(&c)), Some(&token("app-2"))).await.code(), 1000);
+    assert_eq!(get(&format!("{untyped}?type=APP_USER"), &c).await.code(), 1000);
+
     let wrong_uid = call(Method::PUT, &url, Some(&auth(&c)), Some(&token("other"))).await;
     assert_eq!((wrong_uid.status, wrong_uid.code()), (400, 2001));
     let no_stamp = call(Method::PATCH, &url, Some(&auth(&c)), Some(&json!({"valid": true}))).await;
