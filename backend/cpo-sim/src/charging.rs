@@ -566,8 +566,10 @@ pub(crate) async fn run_session(state: Arc<SimState>, session_id: String) {
         inner.sessions.get(&session_id).map(|s| session_json(&state, s))
     };
     let Some(body) = body else { return };
-    let cc_pid = (state.party.0.clone(), state.party.1.clone());
-    let segments = [cc_pid.0.as_str(), cc_pid.1.as_str(), session_id.as_str()];
+    let (country_code, party_id) = &state.party;
+    let segments = [country_code.as_str(), party_id.as_str(), session_id.as_str()];
+    // Delivery failures are logged by `push`; the session carries on, as a charger would, and
+    // the EMSP can catch up with GET /sessions.
     let _ = push(&state, "sessions", Method::PUT, &segments, &body).await;
     let real_start = Instant::now();
     let mut last_tick = Instant::now();
@@ -581,18 +583,16 @@ pub(crate) async fn run_session(state: Arc<SimState>, session_id: String) {
         let real = last_tick.elapsed();
         last_tick = Instant::now();
         let finish = real_start.elapsed() >= state.charging.max_duration;
-        let patch = {
+        let (patch, done) = {
             let mut inner = state.inner.lock();
             let Some(session) = inner.sessions.get_mut(&session_id) else { return };
             add_period(session, real.as_secs_f64(), state.charging.time_scale);
             let done = finish || session.stop_requested;
-            if done {
-                session.completed = true;
-            }
+            session.completed = done;
             (patch_json(&state, session, done), done)
         };
-        let _ = push(&state, "sessions", Method::PATCH, &segments, &patch.0).await;
-        if patch.1 {
+        let _ = push(&state, "sessions", Method::PATCH, &segments, &patch).await;
+        if done {
             break;
         }
     }

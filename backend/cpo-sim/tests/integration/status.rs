@@ -23,6 +23,13 @@ async fn random_status_pushes_reach_the_emsp_receiver() {
         assert!(push.body["last_updated"].is_string());
         assert_eq!(push.body.as_object().unwrap().len(), 2, "status and last_updated only");
     }
+    // The simulator counts a push once the EMSP's answer is back, a moment after the EMSP saw it.
+    for _ in 0..100 {
+        if sim.received().status_pushes >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(sim.received().status_pushes >= 5);
     sim.stop().await;
 }
