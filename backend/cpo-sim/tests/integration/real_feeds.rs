@@ -60,3 +60,51 @@ async fn real_location_and_tariff_feeds_are_served_and_paged() {
     assert!(total > 300, "{total} tariffs");
     sim.stop().await;
 }
+
+/// The specification's own example objects are served, and a session on its example location
+/// (Gent Zuid, EVSE 3256) ends in a CDR that carries that location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_example_locations_and_tariffs_run_a_session() {
+    let Some(data) = shared_data() else {
+        eprintln!("../shared/data not found: spec example test skipped");
+        return;
+    };
+    let files: Vec<PathBuf> = json_files(&data.join("ocpi-spec-examples/2.2.1"))
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("location_") || name.starts_with("tariff_")
+        })
+        .collect();
+    let sim = sim(SimOptions { data: SimData::Files(files), ..options(0) }).await;
+    let emsp = TestEmsp::start(EmspConfig::default()).await;
+    let token = register(&sim, &emsp).await;
+    let locations = get(&module_url(&sim, "locations"), &token).await;
+    assert_eq!(locations.header("x-total-count"), Some("5"), "patches skipped, the repeated id served once");
+    let tariffs = get(&module_url(&sim, "tariffs"), &token).await;
+    assert_eq!(tariffs.header("x-total-count"), Some("19"));
+
+    let start = serde_json::json!({
+        "response_url": format!("{}/ocpi/2.2.1/commands/START_SESSION/spec", emsp.base),
+        "token": crate::tokens::token("app-1"),
+        "location_id": "LOC1", "evse_uid": "3256", "connector_id": "2",
+    });
+    let url = format!("{}/START_SESSION", module_url(&sim, "commands"));
+    let answer =
+        crate::helpers::call(reqwest::Method::POST, &url, Some(&crate::helpers::auth(&token)), Some(&start)).await;
+    assert_eq!(answer.body["data"]["result"], "ACCEPTED");
+    let session = &emsp.wait_for("PUT", "/ocpi/2.2.1/sessions/NL/SIM/", 1).await[0].body;
+    let stop = serde_json::json!({
+        "response_url": format!("{}/ocpi/2.2.1/commands/STOP_SESSION/spec", emsp.base),
+        "session_id": session["id"],
+    });
+    let url = format!("{}/STOP_SESSION", module_url(&sim, "commands"));
+    crate::helpers::call(reqwest::Method::POST, &url, Some(&crate::helpers::auth(&token)), Some(&stop)).await;
+    let cdr = &emsp.wait_for("POST", "/ocpi/2.2.1/cdrs", 1).await[0].body;
+    assert_eq!(cdr["cdr_location"]["address"], "F.Rooseveltlaan 3A");
+    assert_eq!(cdr["cdr_location"]["evse_id"], "BE*BEC*E041503001");
+    assert_eq!(cdr["cdr_location"]["connector_format"], "SOCKET");
+    assert_eq!(cdr["tariffs"][0]["id"], "13");
+    crate::contract::assert_fields(cdr, crate::contract::CDR_2_2_1, "CDR");
+    sim.stop().await;
+}
