@@ -167,6 +167,28 @@ impl RunningSim {
         task.await.is_ok()
     }
 
+    /// PUTs location `id` as we serve it to the EMSP's locations receiver
+    /// (`{locations}/{cc}/{pid}/{id}`). `Ok(false)` when we serve no such location.
+    pub async fn push_location(&self, id: &str) -> anyhow::Result<bool> {
+        self.push_object("locations", id).await
+    }
+
+    /// PUTs tariff `id` to the EMSP's tariffs receiver (`{tariffs}/{cc}/{pid}/{id}`).
+    pub async fn push_tariff(&self, id: &str) -> anyhow::Result<bool> {
+        self.push_object("tariffs", id).await
+    }
+
+    async fn push_object(&self, module: &'static str, id: &str) -> anyhow::Result<bool> {
+        let state = self.state.clone();
+        let id = id.to_owned();
+        let task = self.state.rt.spawn(async move { crate::status::push_object(&state, module, &id).await });
+        match task.await.context("push task failed")? {
+            None => Ok(false),
+            Some(true) => Ok(true),
+            Some(false) => anyhow::bail!("the emsp did not take the {module} object (see the log)"),
+        }
+    }
+
     /// A driver presents card `uid` at an EVSE: charging starts if our copy of the token is
     /// whitelisted `ALWAYS`, or if the EMSP allows it in real time (`POST {tokens}/{uid}/authorize`).
     pub async fn swipe(&self, uid: &str, location_id: &str, evse_uid: &str) -> anyhow::Result<crate::SwipeOutcome> {

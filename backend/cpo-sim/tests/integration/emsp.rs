@@ -173,6 +173,7 @@ async fn handle(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
             if !shared.config.only_credentials {
                 endpoints.extend([
                     module("locations", "RECEIVER"),
+                    module("tariffs", "RECEIVER"),
                     module("sessions", "RECEIVER"),
                     module("cdrs", "RECEIVER"),
                     module("tokens", "SENDER"),

@@ -96,3 +96,22 @@ async fn a_status_pushed_on_demand_reaches_the_emsp_and_the_served_location() {
     assert_eq!(sim.received().status_pushes, 1);
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_locations_and_tariffs_are_put_on_demand() {
+    let sim = sim(options(3)).await;
+    let emsp = TestEmsp::start(EmspConfig::default()).await;
+    register(&sim, &emsp).await;
+    let (location_id, _) = sim.evses().into_iter().next().unwrap();
+    assert!(sim.push_location(&location_id).await.unwrap());
+    assert!(!sim.push_location("NOPE").await.unwrap());
+    let put = emsp.matching("PUT", &format!("/ocpi/2.2.1/locations/NL/SIM/{location_id}"));
+    assert_eq!(put.len(), 1);
+    assert_eq!(put[0].body, sim.location(&location_id).unwrap());
+    let tariff_id =
+        sim.location(&location_id).unwrap()["evses"][0]["connectors"][0]["tariff_ids"][0].as_str().unwrap().to_owned();
+    assert!(sim.push_tariff(&tariff_id).await.unwrap());
+    let put = emsp.matching("PUT", &format!("/ocpi/2.2.1/tariffs/NL/SIM/{tariff_id}"));
+    assert_eq!(put[0].body["id"], tariff_id.as_str());
+    sim.stop().await;
+}
