@@ -38,8 +38,10 @@ pub struct ChargingSession {
     /// The Token object of the START_SESSION command.
     pub token: Value,
     pub authorization_reference: Option<String>,
+    /// `COMMAND` (remote start), `AUTH_REQUEST` (real-time authorization) or `WHITELIST`.
+    pub auth_method: &'static str,
     pub start: DateTime<Utc>,
-    /// Simulated time charged so far (real time × `time_scale`).
+    /// Time charged so far (real time: timestamps sent to the EMSP are never in the future).
     pub elapsed: Duration,
     pub kwh: f64,
     pub power_kw: f64,
@@ -224,9 +226,19 @@ struct Cdr211 {
     last_updated: String,
 }
 
+/// A session about to start: from a START_SESSION that passed the synchronous checks, or from a
+/// driver at the charger.
+pub(crate) struct StartRequest {
+    pub location_id: String,
+    pub evse_uid: String,
+    pub connector_id: String,
+    pub token: Value,
+    pub reference: Option<String>,
+}
+
 /// What a command does after its synchronous answer.
 enum Action {
-    Start { location_id: String, evse_uid: String, connector_id: String, token: Value, reference: Option<String> },
+    Start(StartRequest),
     Stop { session_id: String },
     Reserve { reservation_id: String, location_id: String, evse_uid: String },
     Cancel { reservation_id: String },
@@ -310,7 +322,10 @@ fn decide(state: &SimState, command: &str, body: &Value) -> Result<(&'static str
             let Some(connector) = connector else { return Err(SimError::UnknownLocation) };
             let connector_id = str_field(connector, "id").unwrap_or_default().to_owned();
             let reference = field("authorization_reference");
-            Ok(("ACCEPTED", Some(Action::Start { location_id, evse_uid, connector_id, token, reference })))
+            Ok((
+                "ACCEPTED",
+                Some(Action::Start(StartRequest { location_id, evse_uid, connector_id, token, reference })),
+            ))
         }
         "STOP_SESSION" => {
             let session_id = required("session_id")?;
@@ -368,9 +383,7 @@ async fn execute(state: Arc<SimState>, action: Action, response_url: String, out
         CommandOutcome::Normal | CommandOutcome::Rejected => {}
     }
     match action {
-        Action::Start { location_id, evse_uid, connector_id, token, reference } => {
-            start_session(state, response_url, location_id, evse_uid, connector_id, token, reference).await;
-        }
+        Action::Start(request) => start_session(state, response_url, request).await,
         Action::Stop { session_id } => {
             let stop = {
                 let mut inner = state.inner.lock();
@@ -442,71 +455,9 @@ fn tariff_id(connector: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn start_session(
-    state: Arc<SimState>,
-    response_url: String,
-    location_id: String,
-    evse_uid: String,
-    connector_id: String,
-    token: Value,
-    reference: Option<String>,
-) {
-    let now = Utc::now();
-    let started = {
-        let mut inner = state.inner.lock();
-        let token_valid = token_is_valid(&inner.tokens, &token);
-        let location = inner.location(&location_id).cloned().unwrap_or(Value::Null);
-        let evse = inner.evse(&location_id, &evse_uid).cloned().unwrap_or(Value::Null);
-        let status = str_field(&evse, "status").map(str::to_owned);
-        let reserved_for_us = inner.reservations.values().any(|(l, e)| *l == location_id && *e == evse_uid);
-        if !token_valid {
-            Err("REJECTED")
-        } else if !(status.as_deref() == Some("AVAILABLE")
-            || (status.as_deref() == Some("RESERVED") && reserved_for_us))
-        {
-            Err(blocked_result(status.as_deref()))
-        } else {
-            let connector = evse
-                .get("connectors")
-                .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| str_field(c, "id") == Some(connector_id.as_str())))
-                .cloned()
-                .unwrap_or(Value::Null);
-            let is_dc = str_field(&connector, "power_type") == Some("DC");
-            let power_kw = connector_kw(&connector).min(if is_dc { 150.0 } else { 11.0 });
-            let tariff = tariff_id(&connector)
-                .and_then(|id| inner.tariffs.iter().find(|t| str_field(t, "id") == Some(id.as_str())).cloned());
-            let currency = tariff.as_ref().and_then(|t| str_field(t, "currency")).unwrap_or("EUR").to_owned();
-            let id = uuid::Uuid::new_v4().to_string();
-            inner.reservations.retain(|_, (l, e)| !(*l == location_id && *e == evse_uid));
-            inner.sessions.insert(
-                id.clone(),
-                ChargingSession {
-                    id: id.clone(),
-                    location_id: location_id.clone(),
-                    evse_uid: evse_uid.clone(),
-                    connector_id: connector_id.clone(),
-                    token,
-                    authorization_reference: reference,
-                    start: now,
-                    elapsed: Duration::zero(),
-                    kwh: 0.0,
-                    power_kw,
-                    periods: Vec::new(),
-                    currency,
-                    tariff,
-                    completed: false,
-                    stop_requested: false,
-                    last_updated: now,
-                    location: single_evse_location(&location, &evse_uid, &connector_id),
-                    stop: Arc::new(Notify::new()),
-                },
-            );
-            Ok(id)
-        }
-    };
-    let session_id = match started {
+async fn start_session(state: Arc<SimState>, response_url: String, request: StartRequest) {
+    let (location_id, evse_uid) = (request.location_id.clone(), request.evse_uid.clone());
+    let session_id = match begin_session(&state, request, "COMMAND") {
         Ok(id) => id,
         Err(result) => {
             send_result(&state, &response_url, result).await;
@@ -516,6 +467,75 @@ async fn start_session(
     send_result(&state, &response_url, "ACCEPTED").await;
     set_and_push_status(&state, &location_id, &evse_uid, "CHARGING").await;
     run_session(state, session_id).await;
+}
+
+/// Checks the EVSE and the token and records a new session; on refusal, the `CommandResult` that
+/// says why (`REJECTED`, `EVSE_OCCUPIED`, `EVSE_INOPERATIVE`).
+pub(crate) fn begin_session(
+    state: &SimState,
+    request: StartRequest,
+    auth_method: &'static str,
+) -> Result<String, &'static str> {
+    let StartRequest { location_id, evse_uid, connector_id, mut token, reference } = request;
+    let now = Utc::now();
+    let mut inner = state.inner.lock();
+    if let (Some(peer), Some(fields)) = (&inner.peer, token.as_object_mut()) {
+        // A 2.2.1 CdrToken needs the token's owner; a token sent without one belongs to the EMSP.
+        for (field, owner) in [("country_code", &peer.country_code), ("party_id", &peer.party_id)] {
+            if !fields.contains_key(field)
+                && let Some(owner) = owner
+            {
+                fields.insert(field.to_owned(), Value::String(owner.clone()));
+            }
+        }
+    }
+    let location = inner.location(&location_id).cloned().unwrap_or(Value::Null);
+    let evse = inner.evse(&location_id, &evse_uid).cloned().unwrap_or(Value::Null);
+    let status = str_field(&evse, "status").map(str::to_owned);
+    let reserved_here = inner.reservations.values().any(|(l, e)| *l == location_id && *e == evse_uid);
+    if !token_is_valid(&inner.tokens, &token) {
+        return Err("REJECTED");
+    }
+    let free = status.as_deref() == Some("AVAILABLE") || (status.as_deref() == Some("RESERVED") && reserved_here);
+    if !free {
+        return Err(blocked_result(status.as_deref()));
+    }
+    let connectors = evse.get("connectors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let Some(connector) = connectors.iter().find(|c| str_field(c, "id") == Some(connector_id.as_str())) else {
+        return Err("FAILED");
+    };
+    let is_dc = str_field(connector, "power_type") == Some("DC");
+    let power_kw = connector_kw(connector).min(if is_dc { 150.0 } else { 11.0 });
+    let tariff = tariff_id(connector)
+        .and_then(|id| inner.tariffs.iter().find(|t| str_field(t, "id") == Some(id.as_str())).cloned());
+    let currency = tariff.as_ref().and_then(|t| str_field(t, "currency")).unwrap_or("EUR").to_owned();
+    let id = uuid::Uuid::new_v4().to_string();
+    inner.reservations.retain(|_, (l, e)| !(*l == location_id && *e == evse_uid));
+    inner.sessions.insert(
+        id.clone(),
+        ChargingSession {
+            id: id.clone(),
+            location_id,
+            evse_uid: evse_uid.clone(),
+            connector_id: connector_id.clone(),
+            token,
+            authorization_reference: reference,
+            auth_method,
+            start: now,
+            elapsed: Duration::zero(),
+            kwh: 0.0,
+            power_kw,
+            periods: Vec::new(),
+            currency,
+            tariff,
+            completed: false,
+            stop_requested: false,
+            last_updated: now,
+            location: single_evse_location(&location, &evse_uid, &connector_id),
+            stop: Arc::new(Notify::new()),
+        },
+    );
+    Ok(id)
 }
 
 /// A token the EMSP pushed with `valid: false` is refused, as a real CPO would.
@@ -540,14 +560,16 @@ fn single_evse_location(location: &Value, evse_uid: &str, connector_id: &str) ->
     location
 }
 
-async fn run_session(state: Arc<SimState>, session_id: String) {
+pub(crate) async fn run_session(state: Arc<SimState>, session_id: String) {
     let body = {
         let inner = state.inner.lock();
         inner.sessions.get(&session_id).map(|s| session_json(&state, s))
     };
     let Some(body) = body else { return };
-    let cc_pid = (state.party.0.clone(), state.party.1.clone());
-    let segments = [cc_pid.0.as_str(), cc_pid.1.as_str(), session_id.as_str()];
+    let (country_code, party_id) = &state.party;
+    let segments = [country_code.as_str(), party_id.as_str(), session_id.as_str()];
+    // Delivery failures are logged by `push`; the session carries on, as a charger would, and
+    // the EMSP can catch up with GET /sessions.
     let _ = push(&state, "sessions", Method::PUT, &segments, &body).await;
     let real_start = Instant::now();
     let mut last_tick = Instant::now();
@@ -561,29 +583,29 @@ async fn run_session(state: Arc<SimState>, session_id: String) {
         let real = last_tick.elapsed();
         last_tick = Instant::now();
         let finish = real_start.elapsed() >= state.charging.max_duration;
-        let patch = {
+        let (patch, done) = {
             let mut inner = state.inner.lock();
             let Some(session) = inner.sessions.get_mut(&session_id) else { return };
-            add_period(session, real.as_secs_f64() * state.charging.time_scale);
+            add_period(session, real.as_secs_f64(), state.charging.time_scale);
             let done = finish || session.stop_requested;
-            if done {
-                session.completed = true;
-            }
+            session.completed = done;
             (patch_json(&state, session, done), done)
         };
-        let _ = push(&state, "sessions", Method::PATCH, &segments, &patch.0).await;
-        if patch.1 {
+        let _ = push(&state, "sessions", Method::PATCH, &segments, &patch).await;
+        if done {
             break;
         }
     }
     finish_session(&state, &session_id).await;
 }
 
-fn add_period(session: &mut ChargingSession, simulated_seconds: f64) {
-    let hours = simulated_seconds / 3600.0;
-    let kwh = round(session.power_kw * hours, 3);
+/// Appends the period since the last tick: real start and duration, energy at the session's power
+/// sped up by `energy_scale` (so a demo shows kWh growing without timestamps in the future).
+fn add_period(session: &mut ChargingSession, real_seconds: f64, energy_scale: f64) {
+    let hours = real_seconds / 3600.0;
+    let kwh = round(session.power_kw * hours * energy_scale, 3);
     let start = session.start + session.elapsed;
-    session.elapsed += Duration::milliseconds((simulated_seconds * 1000.0) as i64);
+    session.elapsed += Duration::milliseconds((real_seconds * 1000.0) as i64);
     session.kwh = round(session.kwh + kwh, 3);
     session.last_updated = Utc::now();
     session.periods.push(Period { start, kwh, hours });
@@ -654,6 +676,11 @@ fn cdr_token(token: &Value) -> CdrToken {
     }
 }
 
+/// 2.1.1 knows only AUTH_REQUEST and WHITELIST; a remote start counts as WHITELIST.
+fn auth_method_211(session: &ChargingSession) -> &'static str {
+    if session.auth_method == "AUTH_REQUEST" { "AUTH_REQUEST" } else { "WHITELIST" }
+}
+
 fn status_of(session: &ChargingSession) -> &'static str {
     if session.completed { "COMPLETED" } else { "ACTIVE" }
 }
@@ -675,7 +702,7 @@ pub fn session_json(state: &SimState, session: &ChargingSession) -> Value {
             end_date_time: end_of(session),
             kwh: session.kwh,
             cdr_token: cdr_token(&session.token),
-            auth_method: "COMMAND",
+            auth_method: session.auth_method,
             authorization_reference: session.authorization_reference.clone(),
             location_id: session.location_id.clone(),
             evse_uid: session.evse_uid.clone(),
@@ -692,7 +719,7 @@ pub fn session_json(state: &SimState, session: &ChargingSession) -> Value {
             end_datetime: end_of(session),
             kwh: session.kwh,
             auth_id: cdr_token(&session.token).contract_id,
-            auth_method: "WHITELIST",
+            auth_method: auth_method_211(session),
             location: session.location.clone(),
             currency: session.currency.clone(),
             charging_periods: periods_json(session, &session.periods),
@@ -745,7 +772,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
                 end_date_time: end,
                 session_id: session.id.clone(),
                 cdr_token: cdr_token(&session.token),
-                auth_method: "COMMAND",
+                auth_method: session.auth_method,
                 authorization_reference: session.authorization_reference.clone(),
                 cdr_location: CdrLocation {
                     id: session.location_id.clone(),
@@ -778,7 +805,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             start_date_time: format_datetime(session.start),
             stop_date_time: end,
             auth_id: cdr_token(&session.token).contract_id,
-            auth_method: "WHITELIST",
+            auth_method: auth_method_211(session),
             location: session.location.clone(),
             currency: session.currency.clone(),
             tariffs,

@@ -83,8 +83,14 @@ pub async fn push(
 ) -> Result<Option<Value>, ClientError> {
     let (url, token, to) = {
         let inner = state.inner.lock();
-        let Some(peer) = &inner.peer else { return Err(ClientError::NotRegistered) };
-        let Some(endpoint) = peer.receiver(module) else { return Err(ClientError::NoEndpoint(module)) };
+        let Some(peer) = &inner.peer else {
+            tracing::debug!(module, "no emsp registered; push skipped");
+            return Err(ClientError::NotRegistered);
+        };
+        let Some(endpoint) = peer.receiver(module) else {
+            tracing::debug!(module, "the emsp has no receiver for this module; push skipped");
+            return Err(ClientError::NoEndpoint(module));
+        };
         let to = peer.country_code.clone().zip(peer.party_id.clone());
         (join(endpoint, segments), peer.token_theirs.clone(), to)
     };

@@ -2,8 +2,8 @@
 //! status and the OCPI `status_code` of the envelope (server-side 3xxx errors travel as HTTP 200, as
 //! OCPI peers expect). Its text is written for the peer: details of what went wrong inside (a
 //! peer's unreachable URL, a JSON error) are logged, never sent. `ClientError` is what a call we make
-//! to the EMSP can fail with; it stays inside the simulator and the tests. `anyhow` is used only by
-//! `start` and `register_with`, at the edge.
+//! to the EMSP can fail with. `DataError` is bad input data (OCPI files, replay CSV). `anyhow` is
+//! used only at the edge: `start` and the `RunningSim` methods, whose callers just report the error.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

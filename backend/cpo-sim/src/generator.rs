@@ -4,6 +4,8 @@
 //! currency, and a few tariffs per currency that the connectors reference. The same seed gives the
 //! same data, byte for byte: timestamps count back from a fixed instant, not from "now".
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -47,11 +49,17 @@ fn seed_points() -> Vec<SeedPoint> {
     points
 }
 
-/// The city of a point, or of the nearest point in the same country that has one.
-fn city_of(points: &[SeedPoint], point: &SeedPoint) -> String {
+/// The city of a point, or of the nearest point in the same country that has one (about half the
+/// seed points have no city). Looked up once per point: large runs reuse the same points.
+fn city_of(points: &[SeedPoint], index: usize, cache: &mut HashMap<usize, String>) -> String {
+    let Some(point) = points.get(index) else { return "Centre".to_owned() };
     if !point.city.is_empty() {
         return point.city.to_owned();
     }
+    cache.entry(index).or_insert_with(|| nearest_city(points, point)).clone()
+}
+
+fn nearest_city(points: &[SeedPoint], point: &SeedPoint) -> String {
     let mut best: Option<(f64, &str)> = None;
     for other in points.iter().filter(|p| p.country == point.country && !p.city.is_empty()) {
         let d = (other.latitude - point.latitude).powi(2) + (other.longitude - point.longitude).powi(2);
@@ -284,8 +292,10 @@ pub fn generate(count: usize, seed: u64, party: &(String, String)) -> Generated 
     let mut rng = StdRng::seed_from_u64(seed);
     let mut locations = Vec::with_capacity(count);
     let mut currencies: Vec<(&'static str, f64)> = Vec::new();
+    let mut cities = HashMap::new();
     for n in 0..count {
-        let Some(point) = points.get(rng.random_range(0..points.len().max(1))) else { break };
+        let index = rng.random_range(0..points.len().max(1));
+        let Some(point) = points.get(index) else { break };
         let kind = match rng.random::<f64>() {
             x if x < 0.62 => SiteKind::Ac,
             x if x < 0.90 => SiteKind::Dc,
@@ -295,7 +305,8 @@ pub fn generate(count: usize, seed: u64, party: &(String, String)) -> Generated 
         if !currencies.iter().any(|(c, _)| *c == currency_code) {
             currencies.push((currency_code, rate));
         }
-        let location = site(&mut rng, party, n, point, &points, kind, currency_code);
+        let city = city_of(&points, index, &mut cities);
+        let location = site(&mut rng, party, n, point, city, kind, currency_code);
         match serde_json::to_value(location) {
             Ok(value) => locations.push(value),
             Err(error) => tracing::error!(%error, "generated location does not serialise"),
@@ -319,7 +330,7 @@ fn site(
     party: &(String, String),
     n: usize,
     point: &SeedPoint,
-    points: &[SeedPoint],
+    city: String,
     kind: SiteKind,
     currency_code: &str,
 ) -> Location {
@@ -395,7 +406,6 @@ fn site(
             last_updated: updated.clone(),
         });
     }
-    let city = city_of(points, point);
     let street_names = streets(point.country);
     let street = street_names[rng.random_range(0..street_names.len())];
     let name = match kind {

@@ -21,6 +21,7 @@ mod routes;
 mod sim;
 mod state;
 mod status;
+mod swipe;
 mod tokens;
 mod transport;
 mod v211;
@@ -31,3 +32,4 @@ pub use options::{ChargingOptions, SimData, SimOptions, SimVersion, StatusSource
 pub use received::{PeerInfo, Received, ReceivedCommand};
 pub use replay::{REPLAY_SAMPLE, ReplayEvent, parse_replay};
 pub use sim::{RunningSim, start};
+pub use swipe::SwipeOutcome;

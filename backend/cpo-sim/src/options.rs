@@ -51,7 +51,8 @@ pub struct ChargingOptions {
     pub tick: Duration,
     /// A session that nobody stops is finished (CDR sent) after this long.
     pub max_duration: Duration,
-    /// Simulated seconds per real second, so a demo shows kWh growing quickly (1.0 = real time).
+    /// Energy speed-up: kWh per real hour = power × `time_scale`, so a demo shows kWh growing
+    /// quickly (1.0 = real power). Timestamps and durations stay real, never in the future.
     pub time_scale: f64,
     /// Delay between a command's synchronous answer and its asynchronous `CommandResult`.
     pub command_delay: Duration,

@@ -28,7 +28,8 @@ pub struct ReceivedCommand {
     /// `START_SESSION`, `STOP_SESSION`, ...
     pub command: String,
     pub body: Value,
-    /// The `result` of our synchronous `CommandResponse`.
+    /// The `result` of our synchronous `CommandResponse`, or `ERROR` when the command was answered
+    /// with an OCPI error (unknown location, missing field).
     pub response: String,
 }
 

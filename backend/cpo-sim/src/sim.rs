@@ -30,6 +30,7 @@ pub struct RunningSim {
 
 /// Loads or generates the data, binds `options.listen` and serves until `stop`.
 pub async fn start(options: SimOptions) -> anyhow::Result<RunningSim> {
+    let rt = tokio::runtime::Handle::try_current().context("the simulator needs a tokio runtime")?;
     let (locations, tariffs) = load_data(&options)?;
     let listener = TcpListener::bind(options.listen).with_context(|| format!("cannot listen on {}", options.listen))?;
     let addr = listener.local_addr()?;
@@ -51,7 +52,7 @@ pub async fn start(options: SimOptions) -> anyhow::Result<RunningSim> {
         page_limit: options.page_limit.max(1),
         charging: options.charging.clone(),
         faults: Arc::new(Faults::default()),
-        rt: tokio::runtime::Handle::current(),
+        rt,
         http,
         inner: parking_lot::Mutex::new(inner),
     });
@@ -150,6 +151,51 @@ impl RunningSim {
     /// Every `(location id, EVSE uid)` the simulator serves, in order.
     pub fn evses(&self) -> Vec<(String, String)> {
         self.state.inner.lock().evse_keys()
+    }
+
+    /// Changes an EVSE's status now, as a charger would, and pushes it to the registered EMSP (for
+    /// tests that need one status change at a known moment). False when the EVSE does not exist.
+    pub async fn push_status(&self, location_id: &str, evse_uid: &str, status: &str) -> bool {
+        if self.state.inner.lock().evse(location_id, evse_uid).is_none() {
+            return false;
+        }
+        let state = self.state.clone();
+        let (location_id, evse_uid, status) = (location_id.to_owned(), evse_uid.to_owned(), status.to_owned());
+        let task = self.state.rt.spawn(async move {
+            crate::status::set_and_push_status(&state, &location_id, &evse_uid, &status).await;
+        });
+        task.await.is_ok()
+    }
+
+    /// PUTs location `id` as we serve it to the EMSP's locations receiver
+    /// (`{locations}/{cc}/{pid}/{id}`). `Ok(false)` when we serve no such location.
+    pub async fn push_location(&self, id: &str) -> anyhow::Result<bool> {
+        self.push_object("locations", id).await
+    }
+
+    /// PUTs tariff `id` to the EMSP's tariffs receiver (`{tariffs}/{cc}/{pid}/{id}`).
+    pub async fn push_tariff(&self, id: &str) -> anyhow::Result<bool> {
+        self.push_object("tariffs", id).await
+    }
+
+    async fn push_object(&self, module: &'static str, id: &str) -> anyhow::Result<bool> {
+        let state = self.state.clone();
+        let id = id.to_owned();
+        let task = self.state.rt.spawn(async move { crate::status::push_object(&state, module, &id).await });
+        match task.await.context("push task failed")? {
+            None => Ok(false),
+            Some(true) => Ok(true),
+            Some(false) => anyhow::bail!("the emsp did not take the {module} object (see the log)"),
+        }
+    }
+
+    /// A driver presents card `uid` at an EVSE: charging starts if our copy of the token is
+    /// whitelisted `ALWAYS`, or if the EMSP allows it in real time (`POST {tokens}/{uid}/authorize`).
+    pub async fn swipe(&self, uid: &str, location_id: &str, evse_uid: &str) -> anyhow::Result<crate::SwipeOutcome> {
+        let state = self.state.clone();
+        let (uid, location_id, evse_uid) = (uid.to_owned(), location_id.to_owned(), evse_uid.to_owned());
+        let task = self.state.rt.spawn(async move { crate::swipe::swipe(state, &uid, &location_id, &evse_uid).await });
+        task.await.context("swipe task failed")?.context("real-time authorization failed")
     }
 
     /// The CPO registers with an EMSP (POSTs our credentials to the EMSP's credentials endpoint

@@ -65,8 +65,15 @@ impl Peer {
             .map(|e| e.url.as_str())
     }
 
-    pub fn endpoint(&self, identifier: &str) -> Option<&str> {
-        self.endpoints.iter().find(|e| e.identifier.eq_ignore_ascii_case(identifier)).map(|e| e.url.as_str())
+    /// The EMSP's sender interface of a module (any endpoint of the module in 2.1.1).
+    pub fn sender(&self, identifier: &str) -> Option<&str> {
+        self.endpoints
+            .iter()
+            .find(|e| {
+                e.identifier.eq_ignore_ascii_case(identifier)
+                    && e.role.as_deref().is_none_or(|role| role.eq_ignore_ascii_case("SENDER"))
+            })
+            .map(|e| e.url.as_str())
     }
 }
 

@@ -1,7 +1,8 @@
 //! EVSE status changes: the simulator's own state first (so a later GET agrees), then a PATCH to
 //! the EMSP's locations receiver. The pusher drives them at `status_rate_per_s` from random
 //! plausible transitions or from a replay of real events; charging sessions and reservations use
-//! the same path.
+//! the same path. Whole objects can be PUT on demand (`push_object`) to exercise an EMSP's
+//! receiver with full Locations and Tariffs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,8 +96,9 @@ fn random_transition(rng: &mut StdRng, current: &str) -> &'static str {
     }
 }
 
-/// Runs until aborted: one status change per `1 / rate` seconds. EVSEs in a simulated session or
-/// under a reservation are left alone so the pusher never contradicts them.
+/// Runs until aborted: one status change per `1 / rate` seconds, from the moment an EMSP is
+/// registered (so a replay starts at its first event for whoever listens). EVSEs in a simulated
+/// session or under a reservation are left alone so the pusher never contradicts them.
 pub async fn run_pusher(state: Arc<SimState>, rate_per_s: f64, mut source: Source) {
     let period = Duration::from_secs_f64(1.0 / rate_per_s.max(0.001));
     let mut interval = tokio::time::interval(period);
@@ -105,6 +107,9 @@ pub async fn run_pusher(state: Arc<SimState>, rate_per_s: f64, mut source: Sourc
         interval.tick().await;
         let (keys, statuses, busy) = {
             let inner = state.inner.lock();
+            if inner.peer.is_none() {
+                continue;
+            }
             let keys = inner.evse_keys();
             let statuses: Vec<String> = keys
                 .iter()
@@ -129,6 +134,20 @@ pub async fn run_pusher(state: Arc<SimState>, rate_per_s: f64, mut source: Sourc
         tracing::debug!(%location_id, %evse_uid, %status, "status change");
         set_and_push_status(&state, location_id, evse_uid, &status).await;
     }
+}
+
+/// PUTs a whole object we serve to the EMSP's receiver: `{module}/{cc}/{pid}/{id}`. None when we
+/// serve no such object; otherwise whether the EMSP took it.
+pub async fn push_object(state: &SimState, module: &'static str, id: &str) -> Option<bool> {
+    let object = {
+        let inner = state.inner.lock();
+        match module {
+            "locations" => inner.location(id).cloned(),
+            _ => inner.tariffs.iter().find(|t| str_field(t, "id") == Some(id)).cloned(),
+        }
+    }?;
+    let segments = [state.party.0.as_str(), state.party.1.as_str(), id];
+    Some(push(state, module, Method::PUT, &segments, &object).await.is_ok())
 }
 
 #[cfg(test)]

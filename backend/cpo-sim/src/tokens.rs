@@ -46,12 +46,15 @@ pub async fn put_token(
     body: web::Bytes,
 ) -> Result<HttpResponse, SimError> {
     authorize(&state, &req, false)?;
-    let key = key(path.into_inner(), &query);
     let token: Value = serde_json::from_slice(&body)
         .map_err(|_| SimError::InvalidParameters("body is not a Token object".to_owned()))?;
     if !token.is_object() {
         return Err(SimError::InvalidParameters("body is not a Token object".to_owned()));
     }
+    // Without `?type=` the token is kept under its own type, so a later GET with `?type=` finds it.
+    let url_type = query.kind.clone();
+    let kept_as = TokenQuery { kind: url_type.clone().or_else(|| str_field(&token, "type").map(str::to_owned)) };
+    let key = key(path.into_inner(), &kept_as);
     if str_field(&token, "uid") != Some(key.2.as_str()) {
         return Err(SimError::InvalidParameters("`uid` differs from the URL".to_owned()));
     }
@@ -61,7 +64,7 @@ pub async fn put_token(
                 return Err(SimError::InvalidParameters(format!("`{field}` differs from the URL")));
             }
         }
-        if query.kind.is_some() && str_field(&token, "type") != Some(key.3.as_str()) {
+        if url_type.is_some() && str_field(&token, "type") != Some(key.3.as_str()) {
             return Err(SimError::InvalidParameters("`type` differs from the URL".to_owned()));
         }
     }
