@@ -144,6 +144,11 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let index = Arc::new(SearchIndex::new(&cursor_secret(&config.database)));
     let roaming = web::Data::new(roaming(&config, &store)?);
     let roaming_for_app = roaming.clone();
+    let schema = web::Data::new(emsp_graphql::build_schema(
+        emsp_graphql::ApiContext { index: index.clone(), store: store.clone() },
+        &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
+    ));
+    let limiter = web::Data::new(crate::api::RateLimiter::default());
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
         web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, index: index.clone() });
@@ -152,6 +157,8 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         App::new()
             .app_data(state.clone())
             .app_data(roaming_for_app.clone())
+            .app_data(schema.clone())
+            .app_data(limiter.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))

@@ -23,6 +23,9 @@
 //! | `EMSP_WEBSITE` | `ocpi.website` | none | our website in OCPI credentials |
 //! | `EMSP_OCPI_TIMEOUT_S` | `ocpi.request_timeout_s` | `30` | time limit of every call to a roaming partner |
 //! | `EMSP_OCPI_PULL_INTERVAL_S` | `ocpi.pull_interval_s` | `900` | how often locations and tariffs are pulled from partners (0: never) |
+//! | `EMSP_GRAPHIQL` | `api.graphiql` | `false` (`true` in the demo) | serve GraphiQL at `GET /graphql` |
+//! | `EMSP_GRAPHQL_INTROSPECTION` | `api.introspection` | `false` (`true` in the demo) | allow schema introspection |
+//! | `EMSP_RATE_LIMIT_PER_MINUTE` | `api.rate_limit_per_minute` | `1200` | GraphQL requests per client IP per minute (0: no limit) |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 
@@ -40,7 +43,26 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub ocpi: OcpiConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
+}
+
+/// The driver API (GraphQL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `EMSP_GRAPHIQL`.
+    pub graphiql: bool,
+    /// `EMSP_GRAPHQL_INTROSPECTION`.
+    pub introspection: bool,
+    /// `EMSP_RATE_LIMIT_PER_MINUTE`: 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { graphiql: false, introspection: false, rate_limit_per_minute: 1_200 }
+    }
 }
 
 /// Roaming (OCPI).
@@ -198,6 +220,7 @@ struct FileConfig {
     server: ServerConfig,
     database: DatabaseConfig,
     ocpi: OcpiConfig,
+    api: ApiConfig,
     log: LogConfig,
 }
 
@@ -233,8 +256,13 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let mut config =
-            Config { server: parsed.server, database: parsed.database, ocpi: parsed.ocpi, log: parsed.log };
+        let mut config = Config {
+            server: parsed.server,
+            database: parsed.database,
+            ocpi: parsed.ocpi,
+            api: parsed.api,
+            log: parsed.log,
+        };
         let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
 
         if let Some(value) = var("EMSP_LISTEN") {
@@ -287,6 +315,15 @@ impl Config {
                 value: config.ocpi.party.clone(),
                 message: error.to_string(),
             });
+        }
+        if let Some(value) = var("EMSP_GRAPHIQL") {
+            config.api.graphiql = parse_env("EMSP_GRAPHIQL", value)?;
+        }
+        if let Some(value) = var("EMSP_GRAPHQL_INTROSPECTION") {
+            config.api.introspection = parse_env("EMSP_GRAPHQL_INTROSPECTION", value)?;
+        }
+        if let Some(value) = var("EMSP_RATE_LIMIT_PER_MINUTE") {
+            config.api.rate_limit_per_minute = parse_env("EMSP_RATE_LIMIT_PER_MINUTE", value)?;
         }
         if let Some(value) = var("EMSP_LOG").or_else(|| var("RUST_LOG")) {
             config.log.filter = value.clone();

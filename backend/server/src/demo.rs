@@ -41,8 +41,11 @@ const CPOS: [DemoCpo; 2] = [
 ];
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let data_dir = config.database.data_dir.clone();
     // The demo pulls on its own at start; a scheduled pull every minute shows incremental pulls.
     config.ocpi.pull_interval_s = 60;
+    config.api.graphiql = true;
+    config.api.introspection = true;
     let server = app::start(config, RunOptions::default()).await?;
     say(&format!("emsp is listening on http://{} (public URL {})", server.addr, server.public_url));
 
@@ -93,16 +96,29 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     let stats = server.index.stats();
     let url = &server.public_url;
-    say(&format!(
-        "\nthe demo is up: {} locations with {} EVSEs in search; EVSE statuses stream in from the simulators\n\
-         \n  health:        {url}/health\
-         \n  ready:         {url}/ready\
-         \n  metrics:       {url}/metrics   (emsp_search_index_*, emsp_http_requests_total{{route=\"/ocpi/...\"}})\
-         \n  OCPI versions: {url}/ocpi/versions   (partners only: needs a partner token)\
-         \n  partners:      emsp partner list   (with EMSP_DATA_DIR and DATABASE_URL=sqlite://data/demo.sqlite)\
-         \n\nthe driver GraphQL API is not built yet; Ctrl-C stops the demo",
-        stats.locations, stats.evses
-    ));
+    let examples = [
+        "{ chargers(near: {latitude: 52.37, longitude: 4.90}, radiusMeters: 20000, filter: {powerType: DC, minAvailable: 1}, first: 5) { totalCount edges { node { id name city distanceMeters maxPowerKw availability { available total } } } } }",
+        "{ chargerClusters(bbox: {south: 35, west: -10, north: 60, east: 30}, zoom: 5) { count centroid { latitude longitude } availability { available total } } }",
+        "{ chargers(text: \"market\", sort: POWER, first: 3) { edges { node { name evses { evseId status connectors { standard maxPowerKw } } tariffs { summary } } } } }",
+    ];
+    let mut text = format!(
+        "\nthe demo is up: {} locations with {} EVSEs in search; EVSE statuses stream in from the simulators\n\n\
+         \x20 GraphQL:       {url}/graphql   (open it in a browser for GraphiQL)\n\
+         \x20 health:        {url}/health\n\
+         \x20 ready:         {url}/ready\n\
+         \x20 metrics:       {url}/metrics\n\
+         \x20 OCPI versions: {url}/ocpi/versions   (partners only: needs a partner token)\n\
+         \x20 partners:      DATABASE_URL=sqlite://{}/demo.sqlite emsp partner list\n\nexample queries:\n",
+        stats.locations,
+        stats.evses,
+        data_dir.display()
+    );
+    for example in examples {
+        text.push_str(&format!("  {example}\n"));
+    }
+    let body = serde_json::json!({ "query": examples[0] }).to_string();
+    text.push_str(&format!("\nfrom a shell:\n  curl -s {url}/graphql -H 'Content-Type: application/json' -d '{body}'\n\nCtrl-C stops the demo"));
+    say(&text);
     let result = server.wait().await;
     for sim in sims {
         sim.stop().await;

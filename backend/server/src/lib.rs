@@ -1,5 +1,6 @@
 //! The `emsp` server: configuration, command line, HTTP wiring, health and metrics, background jobs.
 
+mod api;
 pub mod app;
 mod bench_roaming;
 pub mod cli;

@@ -5,6 +5,8 @@
 //! | `GET /health` | liveness: the process runs |
 //! | `GET /ready` | readiness: database reachable, search index loaded (503 otherwise) |
 //! | `GET /metrics` | Prometheus metrics |
+//! | `POST /graphql` | the driver API (one operation per request, rate-limited per IP) |
+//! | `GET /graphql` | GraphiQL, when enabled (`EMSP_GRAPHIQL`) |
 //! | `GET /ocpi/versions` | OCPI: the versions we speak (any partner token, token A included) |
 //! | `GET /ocpi/{version}` | OCPI: the modules of a version |
 //! | `GET/POST/PUT/DELETE /ocpi/{version}/credentials` | OCPI: registration |
@@ -12,18 +14,23 @@
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
 //!
-//! Later issues add here: `/graphql` (driver API), the other OCPI modules, `/webhooks/stripe`,
-//! `/.well-known/jwks.json`.
+//! Later issues add here: the other OCPI modules, `/webhooks/stripe`, `/.well-known/jwks.json`.
 
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
 
-use crate::health;
+use crate::{api, health};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::resource("/graphql")
+                .wrap(actix_web::middleware::from_fn(api::rate_limit))
+                .route(web::post().to(api::execute))
+                .route(web::get().to(api::graphiql)),
+        )
         .service(
             web::scope("/ocpi")
                 .app_data(emsp_roaming::json_config(max_body_bytes))

@@ -223,6 +223,34 @@ impl Store {
         assemble(row, evse_documents).map(Some)
     }
 
+    /// Several locations by key (upper case, as stored), for data loaders; missing ones are absent.
+    pub fn get_locations(&self, keys: &[String]) -> StoreResult<Vec<Location>> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut conn = self.conn()?;
+        for chunk in keys.chunks(500) {
+            let rows: Vec<StoredLocation> = locations::table
+                .filter(locations::key.eq_any(chunk))
+                .select((locations::key, locations::last_updated, locations::document))
+                .load(&mut *conn)?;
+            let chunk_keys: Vec<&str> = rows.iter().map(|row| row.key.as_str()).collect();
+            let evse_rows: Vec<(String, String, String)> = evses::table
+                .filter(evses::location_key.eq_any(&chunk_keys))
+                .order((evses::location_key.asc(), evses::position.asc()))
+                .select((evses::location_key, evses::uid, evses::document))
+                .load(&mut *conn)?;
+            let mut by_location: std::collections::HashMap<String, Vec<(String, String)>> =
+                std::collections::HashMap::new();
+            for (location_key, uid, document) in evse_rows {
+                by_location.entry(location_key).or_default().push((uid, document));
+            }
+            for row in rows {
+                let own = by_location.remove(&row.key).unwrap_or_default();
+                found.push(assemble(row, own)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Locations ordered by key, after `after_key`: pages for the search index's bulk load.
     pub fn locations_page(&self, after_key: Option<&str>, limit: i64) -> StoreResult<Vec<Location>> {
         let mut conn = self.conn()?;

@@ -80,6 +80,24 @@ impl Store {
         Ok(Some(tariff))
     }
 
+    /// Several tariffs by key (upper case, as stored), for data loaders; missing ones are absent.
+    pub fn get_tariffs(&self, keys: &[String]) -> StoreResult<Vec<Tariff>> {
+        let mut conn = self.conn()?;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let rows: Vec<(String, NaiveDateTime, String)> = tariffs::table
+                .filter(tariffs::key.eq_any(chunk))
+                .select((tariffs::key, tariffs::last_updated, tariffs::document))
+                .load(&mut *conn)?;
+            for (key, last_updated, document) in rows {
+                let mut tariff: Tariff = from_document(&key, &document)?;
+                tariff.last_updated = DateTime::from_naive_utc_and_offset(last_updated, Utc);
+                found.push(tariff);
+            }
+        }
+        Ok(found)
+    }
+
     /// Tariffs ordered by key, after `after_key`.
     pub fn tariffs_page(&self, after_key: Option<&str>, limit: i64) -> StoreResult<Vec<Tariff>> {
         let mut conn = self.conn()?;

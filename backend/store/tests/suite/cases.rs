@@ -29,6 +29,8 @@ pub fn location_round_trips_with_evse_order_and_case_insensitive_key(store: &Sto
     assert_eq!(stored, loc, "every field survives, EVSEs in the partner's order, unknown enum values kept");
     assert_eq!(store.count_locations().unwrap(), 1);
     assert!(store.get_location("NL*ABC*nope").unwrap().is_none());
+    let batch = store.get_locations(&["NL*ABC*LOC-1".to_owned(), "NL*ABC*NOPE".to_owned()]).unwrap();
+    assert_eq!(batch, vec![loc], "batch reads assemble the same location");
 }
 
 pub fn rewriting_the_same_content_is_skipped(store: &Store) {
@@ -205,6 +207,7 @@ pub fn tariff_round_trip_and_unchanged_skip(store: &Store) {
         "0.39"
     );
     assert_eq!(store.tariffs_page(None, 10).unwrap().len(), 1);
+    assert_eq!(store.get_tariffs(&["NL*ABC*T-1".to_owned(), "NL*ABC*X".to_owned()]).unwrap().len(), 1);
     assert!(store.remove_tariff("NL*ABC*T-1").unwrap());
     assert!(store.get_tariff("NL*ABC*T-1").unwrap().is_none());
     let kinds: Vec<ChangeKind> = feed_kinds(store).into_iter().map(|(kind, _)| kind).collect();

@@ -1,0 +1,16 @@
+//! The driver API: an async-graphql schema over the search index (lists, maps, corridors: no SQL
+//! on that path), the store (a charger's details and tariffs, through data loaders) and the tariff
+//! engine (price estimates).
+
+mod charger;
+mod context;
+mod errors;
+mod inputs;
+mod loaders;
+mod pricing;
+mod query;
+mod schema;
+
+pub use context::ApiContext;
+pub use errors::ApiCode;
+pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

@@ -1,0 +1,242 @@
+//! The queries of the driver API.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use emsp_search_index::{ClusterQuery, MapFeature, SearchIndex, SearchQuery};
+
+use crate::charger::{Availability, Charger, GeoPoint};
+use crate::errors::{ApiCode, search_error};
+use crate::inputs::{BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, RouteInput, area};
+use crate::loaders::{LocationLoader, TariffLoader};
+use crate::pricing::{PriceEstimate, estimate_with, max_power, tariff_keys};
+
+pub struct QueryRoot;
+
+/// A page of chargers (Relay connection).
+#[derive(SimpleObject)]
+pub struct ChargerConnection {
+    pub edges: Vec<ChargerEdge>,
+    pub page_info: PageInfo,
+    /// Every match, on all pages.
+    pub total_count: Option<u64>,
+    /// Counts for the filter chips: each computed with every filter but its own.
+    pub facets: Option<Facets>,
+}
+
+#[derive(SimpleObject)]
+pub struct ChargerEdge {
+    pub cursor: String,
+    pub node: Charger,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct Facets {
+    pub connector_standards: Vec<FacetCount>,
+    pub power_bands: Vec<FacetCount>,
+}
+
+#[derive(SimpleObject)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
+/// A marker on the map: several chargers, or one.
+#[derive(SimpleObject)]
+pub struct ChargerCluster {
+    /// Pass to `chargerClusterLeaves`; absent for a single charger.
+    pub cluster_id: Option<ID>,
+    pub count: u32,
+    pub centroid: GeoPoint,
+    pub availability: Availability,
+    pub max_power_kw: f64,
+    /// The zoom at which the cluster splits; absent when its chargers share one position.
+    pub expansion_zoom: Option<u8>,
+    /// The charger, when the marker is a single one.
+    pub charger: Option<Charger>,
+}
+
+fn band_name(band: emsp_search_index::PowerBand) -> &'static str {
+    match band {
+        emsp_search_index::PowerBand::UpTo11 => "UP_TO_11_KW",
+        emsp_search_index::PowerBand::From11To50 => "FROM_11_TO_50_KW",
+        emsp_search_index::PowerBand::From50To150 => "FROM_50_TO_150_KW",
+        emsp_search_index::PowerBand::Above150 => "ABOVE_150_KW",
+    }
+}
+
+#[Object]
+impl QueryRoot {
+    /// Chargers near a point (with `radiusMeters`, or nearest first without it), in a box, along a
+    /// route, or by name; filtered and sorted. At most 100 per page; pass `after` for the next.
+    #[allow(clippy::too_many_arguments)]
+    async fn chargers(
+        &self,
+        ctx: &Context<'_>,
+        near: Option<GeoPointInput>,
+        radius_meters: Option<f64>,
+        bbox: Option<BoundingBoxInput>,
+        route: Option<RouteInput>,
+        text: Option<String>,
+        filter: Option<ChargerFilter>,
+        sort: Option<ChargerSort>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<ChargerConnection> {
+        let index = ctx.data::<Arc<SearchIndex>>()?;
+        if !(1..=100).contains(&first) {
+            return Err(ApiCode::BadUserInput.error("first must be 1 to 100"));
+        }
+        let (area, origin) = area(near, radius_meters, bbox, route)?;
+        let sort = sort.unwrap_or(match (&text, &area, origin) {
+            (Some(_), None, None) => ChargerSort::Relevance,
+            _ => ChargerSort::Distance,
+        });
+        if sort == ChargerSort::Distance && area.is_none() && origin.is_none() {
+            return Err(ApiCode::BadUserInput
+                .error("sorting by distance needs near, bbox or route; or sort by RELEVANCE or POWER"));
+        }
+        let filters = filter.unwrap_or_default().filters()?;
+        let query = SearchQuery {
+            area,
+            text,
+            filters,
+            sort: sort.sort_by(),
+            origin,
+            page_size: usize::try_from(first).unwrap_or(20),
+            cursor: after,
+            with_counts: true,
+            ..SearchQuery::default()
+        };
+        let page = index.search(&query, None).map_err(search_error)?;
+        let end_cursor = page.next_cursor.clone();
+        let edges = page
+            .hits
+            .into_iter()
+            .map(|hit| ChargerEdge {
+                cursor: end_cursor.clone().unwrap_or_default(),
+                node: Charger {
+                    summary: hit.location,
+                    distance_m: hit.distance_m,
+                    route_position_m: hit.route_position_m,
+                    price: hit.price,
+                },
+            })
+            .collect();
+        Ok(ChargerConnection {
+            edges,
+            page_info: PageInfo { has_next_page: end_cursor.is_some(), end_cursor },
+            total_count: page.total.map(|t| t as u64),
+            facets: page.facets.map(|f| Facets {
+                connector_standards: f
+                    .connector_standards
+                    .into_iter()
+                    .map(|(standard, count)| FacetCount { value: standard.to_string(), count: count as u64 })
+                    .collect(),
+                power_bands: f
+                    .power_bands
+                    .into_iter()
+                    .map(|(band, count)| FacetCount { value: band_name(band).to_owned(), count: count as u64 })
+                    .collect(),
+            }),
+        })
+    }
+
+    /// One charger by id (`CC*PID*ID`).
+    async fn charger(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Charger>> {
+        let index = ctx.data::<Arc<SearchIndex>>()?;
+        let query = SearchQuery {
+            location_id: Some(id.to_ascii_uppercase()),
+            sort: emsp_search_index::SortBy::MaxPower,
+            page_size: 1,
+            ..SearchQuery::default()
+        };
+        let page = index.search(&query, None).map_err(search_error)?;
+        Ok(page.hits.into_iter().find(|hit| hit.location.key.eq_ignore_ascii_case(&id)).map(|hit| Charger {
+            summary: hit.location,
+            distance_m: None,
+            route_position_m: None,
+            price: None,
+        }))
+    }
+
+    /// Map markers for a box at a zoom level (0 to 20): clusters with counts, or single chargers.
+    async fn charger_clusters(
+        &self,
+        ctx: &Context<'_>,
+        bbox: BoundingBoxInput,
+        zoom: i32,
+        filter: Option<ChargerFilter>,
+    ) -> async_graphql::Result<Vec<ChargerCluster>> {
+        let index = ctx.data::<Arc<SearchIndex>>()?;
+        let zoom = u8::try_from(zoom).map_err(|_| ApiCode::BadUserInput.error("zoom must be 0 to 20"))?;
+        let filters = filter.map(|f| f.filters()).transpose()?;
+        let query = ClusterQuery {
+            south: bbox.south,
+            west: bbox.west,
+            north: bbox.north,
+            east: bbox.east,
+            zoom,
+            filters,
+            viewer: Default::default(),
+        };
+        let features = index.clusters(&query).map_err(search_error)?;
+        Ok(features
+            .into_iter()
+            .map(|feature| match feature {
+                MapFeature::Cluster(cluster) => ChargerCluster {
+                    cluster_id: Some(ID(cluster.id.to_string())),
+                    count: cluster.count,
+                    centroid: cluster.centroid.into(),
+                    availability: Availability { available: cluster.available_evses, total: cluster.total_evses },
+                    max_power_kw: cluster.max_power_kw,
+                    expansion_zoom: cluster.expansion_zoom,
+                    charger: None,
+                },
+                MapFeature::Location(summary) => ChargerCluster {
+                    cluster_id: None,
+                    count: 1,
+                    centroid: summary.coordinates.into(),
+                    availability: Availability { available: summary.available_evses, total: summary.total_evses },
+                    max_power_kw: summary.max_power_kw,
+                    expansion_zoom: None,
+                    charger: Some(Charger { summary, distance_m: None, route_position_m: None, price: None }),
+                },
+            })
+            .collect())
+    }
+
+    /// What charging `energyKwh` at a charger would cost under its tariff (the first tariff of
+    /// the EVSE's connectors), starting now or at `startAt`, at up to `maxPowerKw`.
+    async fn price_estimate(
+        &self,
+        ctx: &Context<'_>,
+        charger_id: ID,
+        evse_uid: Option<String>,
+        energy_kwh: f64,
+        start_at: Option<DateTime<Utc>>,
+        max_power_kw: Option<f64>,
+    ) -> async_graphql::Result<Option<PriceEstimate>> {
+        let locations = ctx.data::<DataLoader<LocationLoader>>()?;
+        let Some(location) = locations.load_one(charger_id.to_ascii_uppercase()).await? else {
+            return Err(ApiCode::NotFound.error(format!("no charger {}", charger_id.as_str())));
+        };
+        let keys = tariff_keys(&location, evse_uid.as_deref())?;
+        let tariffs = ctx.data::<DataLoader<TariffLoader>>()?;
+        let found = tariffs.load_many(keys.clone()).await?;
+        let Some(tariff) = keys.iter().find_map(|key| found.get(key)) else {
+            return Ok(None);
+        };
+        let power = max_power_kw.unwrap_or_else(|| max_power(&location, evse_uid.as_deref()));
+        estimate_with(&location, tariff, energy_kwh, start_at.unwrap_or_else(Utc::now), power).map(Some)
+    }
+}
