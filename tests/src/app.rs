@@ -42,10 +42,20 @@ impl TestApp {
         Self::start_with_url(db, &url).await
     }
 
+    /// Starts a server on a database prepared by the test, with extra configuration.
+    pub async fn start_configured(db: TestDb, settings: &[(&str, &str)]) -> Self {
+        let url = db.url().to_owned();
+        Self::launch(db, &url, settings).await
+    }
+
     /// Starts a server whose `DATABASE_URL` is `url` (for instance through a [`crate::TcpProxy`]);
     /// `db` is kept alive for the app's lifetime.
     pub async fn start_with_url(db: TestDb, url: &str) -> Self {
-        let env: HashMap<String, String> = [
+        Self::launch(db, url, &[]).await
+    }
+
+    async fn launch(db: TestDb, url: &str, settings: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = [
             ("EMSP_LISTEN", "127.0.0.1:0"),
             ("EMSP_WORKERS", "2"),
             ("EMSP_SHUTDOWN_TIMEOUT_S", "2"),
@@ -57,6 +67,7 @@ impl TestApp {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let config = Config::load(None, &env).unwrap_or_else(|e| panic!("test config: {e}"));
         let server = emsp_server::start(config, RunOptions { handle_signals: false })
             .await
