@@ -24,9 +24,9 @@ fn grid() -> Vec<Location> {
                 1 => (ConnectorStandard::Iec62196T2, PowerType::Ac3Phase, 22_000),
                 _ => (ConnectorStandard::Chademo, PowerType::Dc, 50_000),
             };
-            let status = if i % 4 == 0 { EvseStatus::Charging } else { EvseStatus::Available };
+            let status = if i.is_multiple_of(4) { EvseStatus::Charging } else { EvseStatus::Available };
             loc.evses = vec![evse("1", status, vec![connector("1", standard, power_type, watts)])];
-            loc.name = Some(format!("Grid {i} {}", if i % 5 == 0 { "Supermarket" } else { "Street" }));
+            loc.name = Some(format!("Grid {i} {}", if i.is_multiple_of(5) { "Supermarket" } else { "Street" }));
             locations.push(loc);
         }
     }
