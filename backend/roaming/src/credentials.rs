@@ -225,6 +225,7 @@ async fn accept(
     })
     .await
     .map_err(|e| OcpiError::internal(&e))??;
+    roaming.partners.clear();
     tracing::info!(partner = %partner.id, "partner registered with us");
     Ok(token_c)
 }
@@ -299,6 +300,7 @@ pub async fn delete(
     let store = roaming.store.clone();
     let partner_id = req.partner.id.clone();
     web::block(move || store.unregister_partner(&partner_id)).await.map_err(|e| OcpiError::internal(&e))??;
+    roaming.partners.clear();
     tracing::info!(partner = %req.partner.id, "partner unregistered");
     Ok(req.ok_empty())
 }
@@ -404,6 +406,7 @@ async fn handshake_out(
     })
     .await
     .map_err(|e| RoamingError::Unreachable { url: versions_url.to_owned(), reason: e.to_string() })??;
+    roaming.partners.clear();
     tracing::info!(partner = %partner.id, version, "registered with partner");
     Ok(RegisterOutcome { partner_id: partner.id.clone(), version, endpoints, parties })
 }

@@ -91,5 +91,6 @@ pub async fn put(
     })
     .await
     .map_err(|e| OcpiError::internal(&e))???;
+    roaming.partners.clear();
     Ok(req.ok_empty())
 }

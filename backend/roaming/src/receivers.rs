@@ -45,13 +45,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Checks that the sending partner may write objects of `country_code`/`party_id`.
-async fn owner(roaming: &Roaming, req: &OcpiRequest, country_code: &str, party_id: &str) -> Result<PartyId, OcpiError> {
+fn owner(req: &OcpiRequest, country_code: &str, party_id: &str) -> Result<PartyId, OcpiError> {
     req.require_registered()?;
     let party = PartyId::parse(&format!("{country_code}{party_id}"))
         .map_err(|e| OcpiError::invalid(format!("party in the URL: {e}")))?;
-    let store = roaming.store.clone();
-    let partner_id = req.partner.id.clone();
-    let parties = blocking(move || store.partner_parties(&partner_id)).await?;
+    let parties = &req.parties;
     let is_hub = parties.iter().any(|p| p.role.eq_ignore_ascii_case("HUB"));
     let listed = parties.iter().any(|p| {
         p.country_code.eq_ignore_ascii_case(party.country_code.as_str())
@@ -177,7 +175,7 @@ pub async fn get_location(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = location_key(&party, &id);
     let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
     Ok(req.ok(wire_location(&location, version)?))
@@ -191,7 +189,7 @@ pub async fn get_evse(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = location_key(&party, &id);
     let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
     let mut wire = wire_location(&location, version)?;
@@ -207,7 +205,7 @@ pub async fn get_connector(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid, connector_id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = location_key(&party, &id);
     let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
     let mut wire = wire_location(&location, version)?;
@@ -226,7 +224,7 @@ pub async fn put_location(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let mut body = body.into_inner();
     if version.is_2_1_1() {
         // 2.1.1 objects name no party: the URL does.
@@ -250,7 +248,7 @@ pub async fn put_evse(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = location_key(&party, &id);
     let stored = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
     let evse = body.into_inner();
@@ -281,7 +279,7 @@ pub async fn put_connector(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid, connector_id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = location_key(&party, &id);
     let stored = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
     let connector = body.into_inner();
@@ -317,7 +315,7 @@ pub async fn patch_location(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let patch = body_object(body.into_inner())?;
     patch_time(&patch)?;
     let key = location_key(&party, &id);
@@ -339,7 +337,7 @@ pub async fn patch_evse(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let patch = body_object(body.into_inner())?;
     let at = patch_time(&patch)?;
     let key = location_key(&party, &id);
@@ -376,7 +374,7 @@ pub async fn patch_connector(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid, connector_id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let patch = body_object(body.into_inner())?;
     let at = patch_time(&patch)?;
     let key = location_key(&party, &id);
@@ -412,7 +410,7 @@ pub async fn get_tariff(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = tariff_key(&party, &id);
     let store = roaming.store.clone();
     let lookup = key.clone();
@@ -435,7 +433,7 @@ pub async fn put_tariff(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     let version = version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let bytes = serde_json::to_vec(&body.into_inner()).map_err(|e| OcpiError::internal(&e))?;
     let options = ImportOptions { default_party: Some(party.clone()), version: Some(version) };
     let mut feed = emsp_ocpi::parse_tariffs(&bytes, &options).map_err(|e| OcpiError::invalid(e.to_string()))?;
@@ -463,7 +461,7 @@ pub async fn delete_tariff(
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
     version(&v)?;
-    let party = owner(&roaming, &req, &cc, &pid).await?;
+    let party = owner(&req, &cc, &pid)?;
     let key = tariff_key(&party, &id);
     let store = roaming.store.clone();
     let removing = key.clone();

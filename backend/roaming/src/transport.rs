@@ -5,9 +5,11 @@
 //! (2.1.1, and 2.2 peers that never adopted the encoding): both are tried, whatever the route's
 //! version, because the two forms of one real token cannot both be valid tokens of ours.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -17,7 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use emsp_domain::PartyId;
 use emsp_ocpi::Envelope;
-use emsp_store::{Partner, PartnerStatus, Store};
+use emsp_store::{Partner, PartnerParty, PartnerStatus, Store, hash_token};
 use serde::Serialize;
 
 use crate::client::OcpiClient;
@@ -29,12 +31,65 @@ pub struct Roaming {
     pub store: Store,
     pub client: OcpiClient,
     pub config: Arc<RoamingConfig>,
+    /// Partners by token, so the hot path (status pushes) does not read the partner tables for
+    /// every request.
+    pub partners: PartnerCache,
+}
+
+impl Roaming {
+    pub fn new(store: Store, client: OcpiClient, config: Arc<RoamingConfig>) -> Self {
+        Self { store, client, config, partners: PartnerCache::default() }
+    }
+}
+
+/// How long a cached partner is trusted. Registration changes made by this process clear the
+/// cache at once; a change made on another replica (or by the CLI) takes effect within this time.
+const PARTNER_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// A partner and the parties behind it, as of when it was cached.
+#[derive(Debug, Clone)]
+pub struct CachedPartner {
+    pub partner: Partner,
+    pub parties: Vec<PartnerParty>,
+    pub token: String,
+}
+
+/// Partners by the SHA-256 of their token.
+#[derive(Default)]
+pub struct PartnerCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<CachedPartner>)>>,
+}
+
+impl PartnerCache {
+    fn get(&self, token_hash: &str) -> Option<Arc<CachedPartner>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, cached) = entries.get(token_hash)?;
+        (at.elapsed() < PARTNER_CACHE_TTL).then(|| cached.clone())
+    }
+
+    fn put(&self, token_hash: String, cached: Arc<CachedPartner>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(token_hash, (Instant::now(), cached));
+        }
+    }
+
+    /// Forgets everything: call after any change of partners, tokens or parties.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
 }
 
 /// An authenticated partner request.
 #[derive(Debug, Clone)]
 pub struct OcpiRequest {
     pub partner: Partner,
+    /// The parties behind the partner (credentials roles, hub clients).
+    pub parties: Vec<PartnerParty>,
     /// The token as the partner holds it (decoded).
     pub token: String,
     pub request_id: String,
@@ -124,24 +179,38 @@ impl FromRequest for OcpiRequest {
             let authorization =
                 header(&req, "authorization").ok_or_else(|| OcpiError::unauthorized("missing Authorization header"))?;
             let candidates = token_candidates(&authorization)?;
-            let store = roaming.store.clone();
-            let found = web::block(move || -> Result<Option<(Partner, String)>, emsp_store::StoreError> {
-                for token in candidates {
-                    if let Some(partner) = store.find_partner_by_token(&token)? {
-                        return Ok(Some((partner, token)));
-                    }
+            let cached = candidates.iter().find_map(|token| roaming.partners.get(&hash_token(token)));
+            let found = match cached {
+                Some(cached) => Some(cached),
+                None => {
+                    let store = roaming.store.clone();
+                    let found = web::block(move || -> Result<Option<CachedPartner>, emsp_store::StoreError> {
+                        for token in candidates {
+                            if let Some(partner) = store.find_partner_by_token(&token)? {
+                                let parties = store.partner_parties(&partner.id)?;
+                                return Ok(Some(CachedPartner { partner, parties, token }));
+                            }
+                        }
+                        Ok(None)
+                    })
+                    .await
+                    .map_err(|e| OcpiError::internal(&e))??;
+                    found.map(|found| {
+                        let found = Arc::new(found);
+                        roaming.partners.put(hash_token(&found.token), found.clone());
+                        found
+                    })
                 }
-                Ok(None)
-            })
-            .await
-            .map_err(|e| OcpiError::internal(&e))??;
-            let Some((partner, token)) = found else {
+            };
+            let Some(found) = found else {
                 return Err(OcpiError::unauthorized("unknown token"));
             };
+            let (partner, parties, token) = (found.partner.clone(), found.parties.clone(), found.token.clone());
             let request_id = header(&req, "x-request-id").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let correlation_id = header(&req, "x-correlation-id").unwrap_or_else(|| request_id.clone());
             Ok(OcpiRequest {
                 partner,
+                parties,
                 token,
                 request_id,
                 correlation_id,

@@ -210,7 +210,7 @@ pub fn roaming(config: &Config, store: &Store) -> anyhow::Result<emsp_roaming::R
         request_timeout: Duration::from_secs(config.ocpi.request_timeout_s.max(1)),
     };
     let client = emsp_roaming::OcpiClient::new(roaming_config.request_timeout, party)?;
-    Ok(emsp_roaming::Roaming { store: store.clone(), client, config: Arc::new(roaming_config) })
+    Ok(emsp_roaming::Roaming::new(store.clone(), client, Arc::new(roaming_config)))
 }
 
 /// The key that signs search cursors. Derived from `EMSP_SECRET_KEY` so that a cursor issued by one

@@ -9,6 +9,7 @@
 //! EVSEs with status REMOVED are kept in the store (a partner may bring them back) but never given
 //! to the index: for search they do not exist.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,25 @@ pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64) -> 
         let changes = store.changes_since(after_seq, FEED_BATCH)?;
         let Some(last) = changes.last() else { return Ok(after_seq) };
         let last_seq = last.seq;
+        // One read for every location upserted in the batch, instead of one per change.
+        let mut upserted: Vec<String> =
+            changes.iter().filter(|c| c.kind == ChangeKind::LocationUpserted).map(|c| c.entity_key.clone()).collect();
+        upserted.sort();
+        upserted.dedup();
+        let mut fresh: HashMap<String, Location> =
+            store.get_locations(&upserted)?.into_iter().map(|location| (location.key(), location)).collect();
         for change in changes {
+            if change.kind == ChangeKind::LocationUpserted {
+                let result = match fresh.remove(&change.entity_key) {
+                    Some(location) => index.apply(IndexChange::UpsertLocation(Box::new(searchable(location)))),
+                    // Gone since, or a second change of the same location in this batch.
+                    None => reindex(store, index, &change.entity_key)?,
+                };
+                if let Err(error) = result {
+                    tracing::warn!(seq = change.seq, key = %change.entity_key, %error, "change not applied to the search index");
+                }
+                continue;
+            }
             apply(store, index, change)?;
         }
         after_seq = last_seq;

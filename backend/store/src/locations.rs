@@ -153,56 +153,110 @@ fn assemble(row: StoredLocation, evse_documents: Vec<(String, String)>) -> Store
     Ok(location)
 }
 
+/// A location checked and serialised, ready to write.
+struct Prepared<'a> {
+    location: &'a Location,
+    key: String,
+    hash: String,
+    document: String,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(location: &'a Location) -> StoreResult<Self> {
+        location.validate()?;
+        Ok(Self {
+            location,
+            key: location.key(),
+            hash: content_hash(location)?,
+            document: location_document(location)?,
+        })
+    }
+}
+
+fn upsert_prepared(
+    conn: &mut DbConnection,
+    prepared: &Prepared<'_>,
+    partner_id: Option<&str>,
+) -> StoreResult<WriteOutcome> {
+    let location = prepared.location;
+    let row = LocationRow {
+        key: &prepared.key,
+        country_code: location.party.country_code.as_str(),
+        party_id: location.party.party_id.as_str(),
+        location_id: location.id.as_str(),
+        partner_id,
+        name: location.name.as_deref(),
+        address: &location.address,
+        city: &location.city,
+        postal_code: location.postal_code.as_deref(),
+        country: &location.country,
+        latitude: location.coordinates.latitude,
+        longitude: location.coordinates.longitude,
+        time_zone: location.time_zone.as_deref(),
+        publish: location.publish,
+        last_updated: location.last_updated.naive_utc(),
+        content_hash: &prepared.hash,
+        document: &prepared.document,
+        stored_at: Utc::now().naive_utc(),
+    };
+    let stored_hash: Option<String> =
+        locations::table.find(&prepared.key).select(locations::content_hash).first(conn).optional()?;
+    let outcome = match stored_hash {
+        Some(stored) if stored == prepared.hash => return Ok(WriteOutcome::Unchanged),
+        Some(_) => WriteOutcome::Updated,
+        None => WriteOutcome::Created,
+    };
+    // A native upsert: two writers of the same new location must not both insert.
+    per_backend!(conn, |c| diesel::insert_into(locations::table)
+        .values(&row)
+        .on_conflict(locations::key)
+        .do_update()
+        .set(&row)
+        .execute(c))?;
+    replace_children(conn, &prepared.key, &location.evses)?;
+    change_feed::append(conn, ChangeKind::LocationUpserted, &prepared.key, json!({}))?;
+    Ok(outcome)
+}
+
 impl Store {
     /// Creates or replaces a location with its EVSEs and connectors, and records the change in the
     /// feed. A location whose content equals what is stored is not written at all.
     pub fn upsert_location(&self, location: &Location, partner_id: Option<&str>) -> StoreResult<WriteOutcome> {
-        location.validate()?;
-        let key = location.key();
-        let hash = content_hash(location)?;
-        let document = location_document(location)?;
-        let now = Utc::now().naive_utc();
-        let country_code = location.party.country_code.as_str();
-        let party_id = location.party.party_id.as_str();
-        let row = LocationRow {
-            key: &key,
-            country_code,
-            party_id,
-            location_id: location.id.as_str(),
-            partner_id,
-            name: location.name.as_deref(),
-            address: &location.address,
-            city: &location.city,
-            postal_code: location.postal_code.as_deref(),
-            country: &location.country,
-            latitude: location.coordinates.latitude,
-            longitude: location.coordinates.longitude,
-            time_zone: location.time_zone.as_deref(),
-            publish: location.publish,
-            last_updated: location.last_updated.naive_utc(),
-            content_hash: &hash,
-            document: &document,
-            stored_at: now,
-        };
-        self.write(|conn| {
-            let stored_hash: Option<String> =
-                locations::table.find(&key).select(locations::content_hash).first(conn).optional()?;
-            let outcome = match stored_hash {
-                Some(stored) if stored == hash => return Ok(WriteOutcome::Unchanged),
-                Some(_) => WriteOutcome::Updated,
-                None => WriteOutcome::Created,
-            };
-            // A native upsert: two writers of the same new location must not both insert.
-            per_backend!(conn, |c| diesel::insert_into(locations::table)
-                .values(&row)
-                .on_conflict(locations::key)
-                .do_update()
-                .set(&row)
-                .execute(c))?;
-            replace_children(conn, &key, &location.evses)?;
-            change_feed::append(conn, ChangeKind::LocationUpserted, &key, json!({}))?;
-            Ok(outcome)
-        })
+        let prepared = Prepared::new(location)?;
+        self.write(|conn| upsert_prepared(conn, &prepared, partner_id))
+    }
+
+    /// Upserts a page of locations in one transaction (one commit instead of hundreds: what makes
+    /// a pull fast on SQLite). Each location gets its own outcome: an invalid one is refused alone.
+    /// When the transaction itself fails, every location is tried on its own, so one bad row never
+    /// costs the others.
+    pub fn upsert_locations(&self, batch: &[Location], partner_id: Option<&str>) -> Vec<StoreResult<WriteOutcome>> {
+        let prepared: Vec<StoreResult<Prepared<'_>>> = batch.iter().map(Prepared::new).collect();
+        let together = self.write(|conn| {
+            let mut outcomes = Vec::with_capacity(prepared.len());
+            for item in &prepared {
+                outcomes.push(match item {
+                    Ok(item) => Some(upsert_prepared(conn, item, partner_id)?),
+                    Err(_) => None,
+                });
+            }
+            Ok(outcomes)
+        });
+        match together {
+            Ok(outcomes) => prepared
+                .into_iter()
+                .zip(outcomes)
+                .map(|(item, outcome)| match (item, outcome) {
+                    (Err(error), _) => Err(error),
+                    (Ok(_), Some(outcome)) => Ok(outcome),
+                    (Ok(item), None) => Err(StoreError::NotFound(item.key)),
+                })
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "batch upsert failed, retrying location by location");
+                batch.iter().map(|location| self.upsert_location(location, partner_id)).collect()
+            }
+        }
     }
 
     /// A location with its EVSEs, by key (`CC*PID*ID`, any case).

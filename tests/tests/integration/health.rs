@@ -13,6 +13,8 @@ async fn health_ready_and_metrics(backend: TestBackend) {
     assert!(health.headers().contains_key("x-request-id"), "every response carries a request id");
     assert_eq!(health.json::<Value>().await.unwrap()["status"], "alive");
 
+    // The index loads in the background after start: ready once it is in.
+    wait_for_ready_status(&app, 200).await;
     let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
@@ -73,7 +75,7 @@ async fn ready_follows_postgres_going_away_and_coming_back() {
     let proxy = TcpProxy::start(target).await.unwrap();
     let proxied_url = db.url().replacen(&host_port(db.url()), &proxy.addr.to_string(), 1);
     let app = TestApp::start_with_url(db, &proxied_url).await;
-    assert_eq!(ready_status(&app).await, 200);
+    wait_for_ready_status(&app, 200).await;
 
     proxy.cut().await;
     wait_for_ready_status(&app, 503).await;

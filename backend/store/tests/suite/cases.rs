@@ -63,6 +63,21 @@ pub fn update_replaces_evses_and_connectors(store: &Store) {
     assert_eq!(connector_rows, vec![("2".to_owned(), 300.0)], "connector rows follow the new version");
 }
 
+pub fn a_batch_upsert_keeps_the_good_locations(store: &Store) {
+    let mut bad = location("bad", 52.0, 4.0);
+    bad.coordinates.latitude = 0.0;
+    bad.coordinates.longitude = 0.0;
+    let batch = vec![location("a", 52.0, 4.0), bad, location("b", 52.1, 4.1)];
+    let outcomes = store.upsert_locations(&batch, None);
+    assert!(matches!(outcomes[0], Ok(WriteOutcome::Created)));
+    assert!(matches!(outcomes[1], Err(StoreError::Invalid(_))));
+    assert!(matches!(outcomes[2], Ok(WriteOutcome::Created)));
+    assert_eq!(store.count_locations().unwrap(), 2);
+    let again = store.upsert_locations(&batch, None);
+    assert!(matches!(again[0], Ok(WriteOutcome::Unchanged)));
+    assert_eq!(feed_kinds(store).len(), 2, "one change per stored location");
+}
+
 pub fn invalid_location_is_rejected_and_nothing_is_stored(store: &Store) {
     let mut loc = location("loc-1", 52.0, 4.0);
     loc.coordinates.latitude = 0.0;

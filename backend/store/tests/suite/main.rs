@@ -36,6 +36,7 @@ store_test_suite!(
     location_round_trips_with_evse_order_and_case_insensitive_key,
     rewriting_the_same_content_is_skipped,
     update_replaces_evses_and_connectors,
+    a_batch_upsert_keeps_the_good_locations,
     invalid_location_is_rejected_and_nothing_is_stored,
     evse_status_change_bumps_the_location_and_feeds_the_index,
     removing_a_location_feeds_the_index,
