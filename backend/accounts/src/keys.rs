@@ -8,6 +8,7 @@
 //! `EMSP_SECRET_KEY` (the store does that); in memory a key set is immutable and replaced whole.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -61,6 +62,8 @@ pub(crate) struct KeySet {
     jwks: serde_json::Value,
     /// When the signing key was made (for scheduled rotation).
     signing_created_at: NaiveDateTime,
+    /// When this set was read from the store (for the periodic reload).
+    loaded_at: Instant,
 }
 
 #[derive(Serialize)]
@@ -116,7 +119,14 @@ impl KeySet {
             });
         }
         let jwks = serde_json::to_value(&jwks).map_err(|error| AuthError::Config(format!("JWKS: {error}")))?;
-        Ok(Self { signing_kid: current.kid.clone(), signing, verifying, jwks, signing_created_at: current.created_at })
+        Ok(Self {
+            signing_kid: current.kid.clone(),
+            signing,
+            verifying,
+            jwks,
+            signing_created_at: current.created_at,
+            loaded_at: Instant::now(),
+        })
     }
 
     pub(crate) fn signing_kid(&self) -> &str {
@@ -125,6 +135,17 @@ impl KeySet {
 
     pub(crate) fn signing_created_at(&self) -> NaiveDateTime {
         self.signing_created_at
+    }
+
+    pub(crate) fn age(&self) -> Duration {
+        self.loaded_at.elapsed()
+    }
+
+    /// The same set as if it had been loaded `by` earlier.
+    #[cfg(test)]
+    pub(crate) fn aged(mut self, by: Duration) -> Self {
+        self.loaded_at = self.loaded_at.checked_sub(by).unwrap_or(self.loaded_at);
+        self
     }
 
     /// Signs `claims` with the current key, `kid` in the header.

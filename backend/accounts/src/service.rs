@@ -18,6 +18,10 @@ use crate::keys::{self, KeySet};
 use crate::password::{self, Passwords};
 use crate::tokens::{self, Claims, LEEWAY_S};
 
+/// How old the in-memory key set may get before a token-issuing call reads the store again, to
+/// pick up a rotation made by another replica (and to rotate when due).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
 /// A user as the API shows it (no password hash, no internal flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -242,9 +246,10 @@ impl Accounts {
         Ok(true)
     }
 
-    /// Reads the keys from the store again: another replica may have rotated them. The server
-    /// calls this on a schedule (every minute); until then, tokens signed by a key this replica
-    /// has not seen are refused.
+    /// Reads the keys from the store again: another replica may have rotated them. Logins and
+    /// refreshes do this by themselves once a minute; a replica that only verifies should be
+    /// reloaded on a schedule (every minute), since until then it refuses tokens signed by a key
+    /// it has not seen.
     pub fn reload_keys(&self) -> Result<(), AuthError> {
         let keys = load_keys(&self.inner.store)?;
         *self.inner.keys.write() = Arc::new(keys);
@@ -265,6 +270,8 @@ impl Accounts {
         Ok(AuthPayload { access_token, refresh_token, expires_in: self.inner.config.access_ttl.as_secs(), user })
     }
 
+    /// Signs with the current key. Only token-issuing calls, which touch the database anyway, may
+    /// refresh a stale key set here; `verify` never does.
     fn sign_access_token(
         &self,
         user_id: &str,
@@ -272,6 +279,10 @@ impl Accounts {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<String, AuthError> {
+        if self.inner.keys.read().age() >= KEY_RELOAD_INTERVAL {
+            self.reload_keys()?;
+            self.rotate_keys_if_due()?;
+        }
         let claims = Claims::new(&self.inner.config, user_id, role, email, now);
         self.inner.keys.read().sign(&claims)
     }
@@ -473,6 +484,45 @@ mod tests {
         assert!(!first.rotate_keys_if_due().unwrap(), "a fresh key is not due");
         let again = Accounts::new(db.store().clone(), config).unwrap();
         assert_eq!(again.signing_kid(), first.signing_kid(), "a second start reuses the stored key");
+    }
+
+    #[test]
+    fn issuing_tokens_picks_up_a_rotation_made_by_another_replica() {
+        let db = TestDb::sqlite();
+        let rotating = accounts(&db);
+        let replica = accounts(&db);
+        replica.register("ada@example.com", "correct horse battery", None).unwrap();
+        rotating.rotate_keys().unwrap();
+        let fresh = rotating.login("ada@example.com", "correct horse battery").unwrap();
+        assert!(replica.verify(&fresh.access_token).is_err(), "the replica has not seen the new key yet");
+
+        // A minute later the replica's next login reads the keys again.
+        {
+            let mut keys = replica.inner.keys.write();
+            let mut before_rotation = db.store().signing_keys(Utc::now()).unwrap().remove(1);
+            before_rotation.retire_after = None;
+            *keys = Arc::new(KeySet::from_records(&[before_rotation]).unwrap().aged(KEY_RELOAD_INTERVAL));
+        }
+        let login = replica.login("ada@example.com", "correct horse battery").unwrap();
+        assert_eq!(replica.signing_kid(), rotating.signing_kid());
+        assert!(replica.verify(&fresh.access_token).is_ok());
+        assert!(rotating.verify(&login.access_token).is_ok());
+    }
+
+    #[test]
+    fn a_signing_key_older_than_the_rotation_period_is_replaced() {
+        let db = TestDb::sqlite();
+        let config = AuthConfig {
+            access_ttl: Duration::from_secs(1),
+            key_rotation: Duration::from_secs(2),
+            ..AuthConfig::default()
+        };
+        let first = Accounts::new(db.store().clone(), config.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(2100));
+        let restarted = Accounts::new(db.store().clone(), config).unwrap();
+        assert_ne!(restarted.signing_kid(), first.signing_kid(), "rotated at start");
+        assert_eq!(restarted.jwks()["keys"].as_array().unwrap().len(), 2, "the old key is still published");
+        assert!(!restarted.rotate_keys_if_due().unwrap());
     }
 
     #[test]
