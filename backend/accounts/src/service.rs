@@ -44,8 +44,8 @@ impl From<UserRecord> for User {
     }
 }
 
-/// What a successful register, login or refresh returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a successful register, login or refresh returns. `Debug` hides both tokens.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthPayload {
     /// A JWT for `Authorization: Bearer`, valid for `expires_in` seconds.
     pub access_token: String,
@@ -53,6 +53,17 @@ pub struct AuthPayload {
     pub refresh_token: String,
     pub expires_in: u64,
     pub user: User,
+}
+
+impl std::fmt::Debug for AuthPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthPayload")
+            .field("access_token", &"***")
+            .field("refresh_token", &"***")
+            .field("expires_in", &self.expires_in)
+            .field("user", &self.user)
+            .finish()
+    }
 }
 
 /// Accounts and tokens. Clone it freely.
@@ -254,6 +265,12 @@ impl Accounts {
         let keys = load_keys(&self.inner.store)?;
         *self.inner.keys.write() = Arc::new(keys);
         Ok(())
+    }
+
+    /// Deletes refresh tokens that expired over a day ago (they can only be refused anyway);
+    /// returns how many. For a daily maintenance task.
+    pub fn prune_expired_refresh_tokens(&self) -> Result<usize, AuthError> {
+        Ok(self.inner.store.prune_refresh_tokens(Utc::now() - chrono::Duration::days(1))?)
     }
 
     /// The id of the key that signs new tokens.

@@ -88,6 +88,9 @@ fn register_login_refresh_and_logout(store: &Store) {
     // Logout ends one session; the registration's session lives on.
     accounts.refresh(&registered.refresh_token).unwrap();
     assert!(matches!(accounts.refresh("never-issued"), Err(AuthError::InvalidToken(_))));
+    assert_eq!(accounts.prune_expired_refresh_tokens().unwrap(), 0, "nothing has expired yet");
+    let shown = format!("{again:?}");
+    assert!(!shown.contains(&again.refresh_token) && !shown.contains(&again.access_token), "{shown}");
 }
 
 fn a_wrong_password_and_an_unknown_email_fail_alike(store: &Store) {
