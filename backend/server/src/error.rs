@@ -80,6 +80,7 @@ impl From<&StoreError> for ErrorCode {
         match error {
             StoreError::Invalid(_) => ErrorCode::BadUserInput,
             StoreError::NotFound(_) => ErrorCode::NotFound,
+            StoreError::Conflict(_) => ErrorCode::Conflict,
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
             StoreError::Config(_)
             | StoreError::Database(_)

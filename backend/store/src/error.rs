@@ -28,6 +28,10 @@ pub enum StoreError {
     /// A write refers to something that does not exist (an EVSE of an unknown location, ...).
     #[error("not found: {0}")]
     NotFound(String),
+    /// The write would break a uniqueness rule (an email already registered, ...). Raised from
+    /// the database's own unique constraint, so two concurrent writers cannot both get through.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("crypto: {0}")]
     Crypto(String),
 }

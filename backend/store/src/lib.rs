@@ -1,6 +1,7 @@
 //! Persistence of the EMSP: diesel on SQLite (the embedded default) and PostgreSQL, the embedded
 //! migrations of both, the repositories, and the change feed the search index follows.
 
+mod accounts;
 mod change_feed;
 mod crypto;
 mod database;
@@ -12,6 +13,7 @@ pub mod schema;
 mod tariffs;
 pub mod testing;
 
+pub use accounts::{NewSigningKey, NewUser, RefreshRotation, Role, SigningKeyRecord, UserRecord};
 pub use change_feed::{Change, ChangeKind};
 pub use crypto::{TokenCipher, generate_token, hash_token};
 pub use database::{Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolStats, Store, StoreOptions};

@@ -113,8 +113,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        password_hash -> Text,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_key_enc -> Binary,
+        public_key -> Text,
+        created_at -> Timestamp,
+        retire_after -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(partner_parties -> partners (partner_id));
 diesel::joinable!(evses -> locations (location_key));
+diesel::joinable!(refresh_tokens -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     partners,
@@ -123,5 +161,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     evses,
     connectors,
     tariffs,
-    change_feed
+    change_feed,
+    users,
+    refresh_tokens,
+    signing_keys
 );

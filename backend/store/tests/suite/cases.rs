@@ -346,3 +346,152 @@ pub fn partner_registration_parties_and_pull_status(store: &Store) {
     assert_eq!(store.outgoing_token(&partner.id).unwrap(), None);
     assert_eq!(store.list_partners().unwrap().len(), 1);
 }
+
+fn new_user<'a>(email: &'a str, role: emsp_store::Role) -> emsp_store::NewUser<'a> {
+    emsp_store::NewUser {
+        email,
+        name: Some("Ada"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+        role,
+    }
+}
+
+pub fn users_are_found_by_id_and_email_in_any_case(store: &Store) {
+    let user = store.create_user(&new_user(" Ada@Example.COM ", emsp_store::Role::FleetManager)).unwrap();
+    assert_eq!(user.email, "ada@example.com", "stored trimmed and lower-cased");
+    assert_eq!(store.get_user(&user.id).unwrap().unwrap(), user);
+    let found = store.find_user_by_email("ADA@example.com").unwrap().unwrap();
+    assert_eq!(found.id, user.id);
+    assert_eq!(found.role, emsp_store::Role::FleetManager);
+    assert!(!found.disabled);
+    assert!(store.find_user_by_email("bob@example.com").unwrap().is_none());
+    assert!(store.get_user("no-such-id").unwrap().is_none());
+
+    assert!(store.set_password_hash(&user.id, "$argon2id$new").unwrap());
+    assert_eq!(store.get_user(&user.id).unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(store.set_user_disabled(&user.id, true).unwrap());
+    assert!(store.get_user(&user.id).unwrap().unwrap().disabled);
+    assert!(!store.set_user_disabled("no-such-id", true).unwrap());
+}
+
+pub fn a_taken_email_is_a_conflict_not_a_panic(store: &Store) {
+    store.create_user(&new_user("ada@example.com", emsp_store::Role::Driver)).unwrap();
+    let err = store.create_user(&new_user("ADA@EXAMPLE.COM", emsp_store::Role::Ops)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    // The store is still usable after the failed insert (no poisoned connection or transaction).
+    store.create_user(&new_user("bob@example.com", emsp_store::Role::Driver)).unwrap();
+}
+
+pub fn refresh_tokens_are_hashed_and_rotate_once(store: &Store) {
+    use emsp_store::RefreshRotation;
+    let user = store.create_user(&new_user("ada@example.com", emsp_store::Role::Driver)).unwrap();
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::days(30);
+    let family = store.create_refresh_token(&user.id, "first-token", later).unwrap();
+
+    let mut conn = store.conn().unwrap();
+    let hashes: Vec<String> = emsp_store::schema::refresh_tokens::table
+        .select(emsp_store::schema::refresh_tokens::token_hash)
+        .load(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(hashes, vec![emsp_store::hash_token("first-token")], "only the digest is stored");
+
+    let rotated = store.rotate_refresh_token("first-token", "second-token", later, now).unwrap();
+    assert_eq!(rotated, RefreshRotation::Rotated { user_id: user.id.clone(), family_id: family.clone() });
+    assert_eq!(store.rotate_refresh_token("nope", "x", later, now).unwrap(), RefreshRotation::Unknown);
+
+    // Replaying the spent token revokes the family: the newer token stops working too.
+    let reused = store.rotate_refresh_token("first-token", "third-token", later, now).unwrap();
+    assert_eq!(reused, RefreshRotation::Reused { user_id: user.id.clone(), family_id: family });
+    assert_eq!(store.rotate_refresh_token("second-token", "x", later, now).unwrap(), RefreshRotation::Revoked);
+    assert_eq!(
+        store.rotate_refresh_token("third-token", "x", later, now).unwrap(),
+        RefreshRotation::Unknown,
+        "nothing was stored for the replay"
+    );
+
+    store.create_refresh_token(&user.id, "short-lived", now + chrono::Duration::seconds(1)).unwrap();
+    let after_expiry = now + chrono::Duration::seconds(2);
+    assert_eq!(store.rotate_refresh_token("short-lived", "x", later, after_expiry).unwrap(), RefreshRotation::Expired);
+    assert_eq!(store.prune_refresh_tokens(now + chrono::Duration::minutes(1)).unwrap(), 1);
+
+    store.create_refresh_token(&user.id, "logged-in", later).unwrap();
+    assert!(store.revoke_refresh_family("logged-in").unwrap());
+    assert!(!store.revoke_refresh_family("unknown").unwrap());
+    assert_eq!(store.rotate_refresh_token("logged-in", "x", later, now).unwrap(), RefreshRotation::Revoked);
+
+    store.create_refresh_token(&user.id, "before-disable", later).unwrap();
+    store.set_user_disabled(&user.id, true).unwrap();
+    assert_eq!(
+        store.rotate_refresh_token("before-disable", "x", later, now).unwrap(),
+        RefreshRotation::Revoked,
+        "disabling a user revokes its refresh tokens"
+    );
+}
+
+/// Many threads present the same refresh token at once: exactly one may rotate it, the others
+/// see a reuse (and the family is revoked); no error, no second rotation.
+pub fn a_refresh_token_is_spent_once_under_concurrent_use(store: &Store) {
+    use emsp_store::RefreshRotation;
+    let user = store.create_user(&new_user("ada@example.com", emsp_store::Role::Driver)).unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    store.create_refresh_token(&user.id, "contended", later).unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(6));
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.rotate_refresh_token("contended", &format!("next-{i}"), later, chrono::Utc::now()).unwrap()
+            })
+        })
+        .collect();
+    let outcomes: Vec<RefreshRotation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let rotated = outcomes.iter().filter(|o| matches!(o, RefreshRotation::Rotated { .. })).count();
+    assert_eq!(rotated, 1, "exactly one winner: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            RefreshRotation::Rotated { .. } | RefreshRotation::Reused { .. } | RefreshRotation::Revoked
+        )),
+        "{outcomes:?}"
+    );
+    let mut conn = store.conn().unwrap();
+    let rows: i64 = emsp_store::schema::refresh_tokens::table.count().get_result(&mut *conn).unwrap();
+    assert_eq!(rows, 2, "the original and the one replacement");
+}
+
+pub fn signing_keys_are_sealed_and_retire(store: &Store) {
+    let now = chrono::Utc::now();
+    let first =
+        emsp_store::NewSigningKey { kid: "k1", algorithm: "EdDSA", private_key: "private-one", public_key: "pub1" };
+    store.add_signing_key(&first, now).unwrap();
+    let keys = store.signing_keys(now).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].private_key, "private-one");
+    assert_eq!(keys[0].retire_after, None);
+    assert!(!format!("{:?}", keys[0]).contains("private-one"), "Debug hides the private key");
+
+    let mut conn = store.conn().unwrap();
+    let sealed: Vec<u8> = emsp_store::schema::signing_keys::table
+        .find("k1")
+        .select(emsp_store::schema::signing_keys::private_key_enc)
+        .first(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert!(!sealed.windows(11).any(|w| w == b"private-one"), "stored sealed");
+
+    let retire_at = now + chrono::Duration::minutes(16);
+    let second =
+        emsp_store::NewSigningKey { kid: "k2", algorithm: "EdDSA", private_key: "private-two", public_key: "pub2" };
+    store.add_signing_key(&second, retire_at).unwrap();
+    let keys = store.signing_keys(now).unwrap();
+    let kids: Vec<(&str, bool)> = keys.iter().map(|k| (k.kid.as_str(), k.retire_after.is_some())).collect();
+    assert_eq!(kids, vec![("k2", false), ("k1", true)], "newest first; the old one retires later");
+    let after = store.signing_keys(retire_at + chrono::Duration::seconds(1)).unwrap();
+    assert_eq!(after.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), vec!["k2"]);
+    let err = store.add_signing_key(&second, retire_at).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+}

@@ -46,6 +46,11 @@ store_test_suite!(
     tariff_round_trip_and_unchanged_skip,
     partner_tokens_are_hashed_and_sealed,
     partner_registration_parties_and_pull_status,
+    users_are_found_by_id_and_email_in_any_case,
+    a_taken_email_is_a_conflict_not_a_panic,
+    refresh_tokens_are_hashed_and_rotate_once,
+    a_refresh_token_is_spent_once_under_concurrent_use,
+    signing_keys_are_sealed_and_retire,
 );
 
 #[test]
