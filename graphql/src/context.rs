@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use emsp_accounts::{Accounts, Claims};
 use emsp_search_index::SearchIndex;
 use emsp_store::Store;
 
@@ -10,4 +11,12 @@ use emsp_store::Store;
 pub struct ApiContext {
     pub index: Arc<SearchIndex>,
     pub store: Store,
+    pub accounts: Accounts,
+    /// Whether searching chargers needs a signed-in user.
+    pub anonymous_search: bool,
 }
+
+/// Who sent a request: the claims of a verified access token, added to the request's data by the
+/// HTTP layer. Absent for anonymous requests.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Claims);

@@ -2,6 +2,7 @@
 //! on that path), the store (a charger's details and tariffs, through data loaders) and the tariff
 //! engine (price estimates).
 
+mod accounts;
 mod charger;
 mod context;
 mod errors;
@@ -9,8 +10,9 @@ mod inputs;
 mod loaders;
 mod pricing;
 mod query;
+mod mutation;
 mod schema;
 
-pub use context::ApiContext;
+pub use context::{ApiContext, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

@@ -7,6 +7,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use emsp_search_index::{ClusterQuery, MapFeature, SearchIndex, SearchQuery};
 
+use crate::accounts::{User, blocking, may_search, viewer};
 use crate::charger::{Availability, Charger, GeoPoint};
 use crate::errors::{ApiCode, search_error};
 use crate::inputs::{BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, RouteInput, area};
@@ -76,6 +77,14 @@ fn band_name(band: emsp_search_index::PowerBand) -> &'static str {
 
 #[Object]
 impl QueryRoot {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let claims = viewer(ctx)?.0.clone();
+        let accounts = ctx.data::<crate::context::ApiContext>()?.accounts.clone();
+        let user = blocking(move || accounts.user(&claims.sub)).await?;
+        user.map(Into::into).ok_or_else(|| ApiCode::Unauthenticated.error("the account no longer exists"))
+    }
+
     /// Chargers near a point (with `radiusMeters`, or nearest first without it), in a box, along a
     /// route, or by name; filtered and sorted. At most 100 per page; pass `after` for the next.
     #[allow(clippy::too_many_arguments)]
@@ -92,6 +101,7 @@ impl QueryRoot {
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<ChargerConnection> {
+        may_search(ctx)?;
         let index = ctx.data::<Arc<SearchIndex>>()?;
         if !(1..=100).contains(&first) {
             return Err(ApiCode::BadUserInput.error("first must be 1 to 100"));
@@ -153,6 +163,7 @@ impl QueryRoot {
 
     /// One charger by id (`CC*PID*ID`).
     async fn charger(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Charger>> {
+        may_search(ctx)?;
         let index = ctx.data::<Arc<SearchIndex>>()?;
         let query = SearchQuery {
             location_id: Some(id.to_ascii_uppercase()),
@@ -177,6 +188,7 @@ impl QueryRoot {
         zoom: i32,
         filter: Option<ChargerFilter>,
     ) -> async_graphql::Result<Vec<ChargerCluster>> {
+        may_search(ctx)?;
         let index = ctx.data::<Arc<SearchIndex>>()?;
         let zoom = u8::try_from(zoom).map_err(|_| ApiCode::BadUserInput.error("zoom must be 0 to 20"))?;
         let filters = filter.map(|f| f.filters()).transpose()?;
@@ -226,6 +238,7 @@ impl QueryRoot {
         start_at: Option<DateTime<Utc>>,
         max_power_kw: Option<f64>,
     ) -> async_graphql::Result<Option<PriceEstimate>> {
+        may_search(ctx)?;
         let locations = ctx.data::<DataLoader<LocationLoader>>()?;
         let Some(location) = locations.load_one(charger_id.to_ascii_uppercase()).await? else {
             return Err(ApiCode::NotFound.error(format!("no charger {}", charger_id.as_str())));

@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
+use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
 
-pub type EmspSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type EmspSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Limits against expensive or hostile queries.
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ impl Default for ApiLimits {
 }
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
-    let mut builder = Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
         .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
         .data(Arc::clone(&context.index))
@@ -41,5 +42,5 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }
