@@ -558,6 +558,24 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_refresh_token_is_refused() {
+        let db = TestDb::sqlite();
+        let config = AuthConfig {
+            access_ttl: Duration::from_secs(1),
+            refresh_ttl: Duration::from_secs(2),
+            ..AuthConfig::default()
+        };
+        let accounts = Accounts::new(db.store().clone(), config).unwrap();
+        let login = accounts.register("ada@example.com", "correct horse battery", None).unwrap();
+        assert_eq!(login.expires_in, 1);
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(matches!(
+            accounts.refresh(&login.refresh_token),
+            Err(AuthError::InvalidToken(reason)) if reason == "refresh token expired"
+        ));
+    }
+
+    #[test]
     fn a_store_without_a_secret_key_cannot_keep_signing_keys() {
         let folder = std::env::temp_dir().join(format!("emsp-accounts-nokey-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&folder).unwrap();
