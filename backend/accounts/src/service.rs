@@ -543,6 +543,39 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_with_weaker_parameters_is_redone_at_login() {
+        use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+        let db = TestDb::sqlite();
+        let accounts = accounts(&db);
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8 * 1024, 1, 1, None).unwrap());
+        let old_hash = weak.hash_password(b"correct horse battery").unwrap().to_string();
+        let new = NewUser { email: "ada@example.com", name: None, password_hash: &old_hash, role: Role::Driver };
+        let user = db.store().create_user(&new).unwrap();
+        accounts.login("ada@example.com", "correct horse battery").unwrap();
+        let stored = db.store().get_user(&user.id).unwrap().unwrap().password_hash;
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        accounts.login("ada@example.com", "correct horse battery").unwrap();
+    }
+
+    #[test]
+    fn an_expired_refresh_token_is_refused() {
+        let db = TestDb::sqlite();
+        let config = AuthConfig {
+            access_ttl: Duration::from_secs(1),
+            refresh_ttl: Duration::from_secs(2),
+            ..AuthConfig::default()
+        };
+        let accounts = Accounts::new(db.store().clone(), config).unwrap();
+        let login = accounts.register("ada@example.com", "correct horse battery", None).unwrap();
+        assert_eq!(login.expires_in, 1);
+        std::thread::sleep(Duration::from_millis(2100));
+        assert!(matches!(
+            accounts.refresh(&login.refresh_token),
+            Err(AuthError::InvalidToken(reason)) if reason == "refresh token expired"
+        ));
+    }
+
+    #[test]
     fn a_store_without_a_secret_key_cannot_keep_signing_keys() {
         let folder = std::env::temp_dir().join(format!("emsp-accounts-nokey-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&folder).unwrap();

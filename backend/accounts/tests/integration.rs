@@ -38,6 +38,7 @@ on_every_backend!(
     register_login_refresh_and_logout,
     a_wrong_password_and_an_unknown_email_fail_alike,
     an_email_is_taken_in_any_case,
+    concurrent_sign_ups_with_one_email_create_one_account,
     weak_passwords_and_bad_emails_are_refused,
     a_token_signed_by_another_key_is_refused,
     an_alg_none_token_is_refused,
@@ -111,6 +112,27 @@ fn an_email_is_taken_in_any_case(store: &Store) {
     accounts.register("ada@example.com", PASSWORD, None).unwrap();
     assert!(matches!(accounts.register("ADA@example.com", PASSWORD, None), Err(AuthError::EmailTaken)));
     assert!(matches!(accounts.create_user("ada@EXAMPLE.com", PASSWORD, None, Role::Ops), Err(AuthError::EmailTaken)));
+}
+
+fn concurrent_sign_ups_with_one_email_create_one_account(store: &Store) {
+    let accounts = accounts(store);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let accounts = accounts.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                accounts.register(if i % 2 == 0 { "ada@example.com" } else { "ADA@example.com" }, PASSWORD, None)
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().filter_map(|o| o.as_ref().err()).all(|e| matches!(e, AuthError::EmailTaken)),
+        "{outcomes:?}"
+    );
 }
 
 fn weak_passwords_and_bad_emails_are_refused(store: &Store) {
