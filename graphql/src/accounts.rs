@@ -78,7 +78,8 @@ pub fn auth_error(error: AuthError) -> async_graphql::Error {
 
 /// The signed-in user, or UNAUTHENTICATED.
 pub fn viewer<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Viewer> {
-    ctx.data_opt::<Viewer>().ok_or_else(|| ApiCode::Unauthenticated.error("sign in first: send Authorization: Bearer <access token>"))
+    ctx.data_opt::<Viewer>()
+        .ok_or_else(|| ApiCode::Unauthenticated.error("sign in first: send Authorization: Bearer <access token>"))
 }
 
 /// Search is anonymous unless configured otherwise.
@@ -95,4 +96,17 @@ pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
 ) -> async_graphql::Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| internal(&e))?.map_err(auth_error)
+}
+
+/// Lets only users of one role through (OPS is let through everywhere).
+pub struct RoleGuard(pub Role);
+
+impl async_graphql::Guard for RoleGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let claims = &viewer(ctx)?.0;
+        if claims.role == self.0 || claims.role == Role::Ops {
+            return Ok(());
+        }
+        Err(ApiCode::Forbidden.error(format!("this needs the {} role", self.0.as_str())))
+    }
 }

@@ -8,9 +8,9 @@ mod context;
 mod errors;
 mod inputs;
 mod loaders;
+mod mutation;
 mod pricing;
 mod query;
-mod mutation;
 mod schema;
 
 pub use context::{ApiContext, Viewer};

@@ -7,7 +7,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use emsp_search_index::{ClusterQuery, MapFeature, SearchIndex, SearchQuery};
 
-use crate::accounts::{User, blocking, may_search, viewer};
+use crate::accounts::{RoleGuard, User, blocking, may_search, viewer};
 use crate::charger::{Availability, Charger, GeoPoint};
 use crate::errors::{ApiCode, search_error};
 use crate::inputs::{BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, RouteInput, area};
@@ -15,6 +15,18 @@ use crate::loaders::{LocationLoader, TariffLoader};
 use crate::pricing::{PriceEstimate, estimate_with, max_power, tariff_keys};
 
 pub struct QueryRoot;
+
+/// A roaming connection.
+#[derive(SimpleObject)]
+pub struct RoamingPartner {
+    pub id: String,
+    pub name: String,
+    /// INVITED, REGISTERED or UNREGISTERED.
+    pub status: String,
+    pub version: Option<String>,
+    pub last_pull_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
 
 /// A page of chargers (Relay connection).
 #[derive(SimpleObject)]
@@ -77,6 +89,27 @@ fn band_name(band: emsp_search_index::PowerBand) -> &'static str {
 
 #[Object]
 impl QueryRoot {
+    /// Roaming partners and how their connections are doing (operations staff only).
+    #[graphql(guard = "RoleGuard(emsp_accounts::Role::Ops)")]
+    async fn partners(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoamingPartner>> {
+        let store = ctx.data::<crate::context::ApiContext>()?.store.clone();
+        let partners = tokio::task::spawn_blocking(move || store.list_partners())
+            .await
+            .map_err(|e| crate::errors::internal(&e))?
+            .map_err(crate::errors::store_error)?;
+        Ok(partners
+            .into_iter()
+            .map(|p| RoamingPartner {
+                id: p.id,
+                name: p.name,
+                status: p.status.as_str().to_owned(),
+                version: p.version,
+                last_pull_at: p.last_pull_at.map(|t| t.and_utc()),
+                last_error: p.last_error,
+            })
+            .collect())
+    }
+
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let claims = viewer(ctx)?.0.clone();

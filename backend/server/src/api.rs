@@ -10,16 +10,76 @@ use std::time::{Duration, Instant};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{Either, HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
-use emsp_graphql::EmspSchema;
+use emsp_accounts::Accounts;
+use emsp_graphql::{EmspSchema, Viewer};
 
 use crate::app::AppState;
 
-/// `POST /graphql`.
-pub async fn execute(schema: web::Data<EmspSchema>, request: GraphQLRequest) -> GraphQLResponse {
-    schema.execute(request.into_inner()).await.into()
+/// `POST /graphql`. A bearer token, when sent, must verify: a wrong or expired one is answered
+/// with 401 and `UNAUTHENTICATED` rather than silently treated as anonymous.
+pub async fn execute(
+    schema: web::Data<EmspSchema>,
+    accounts: web::Data<Accounts>,
+    http: HttpRequest,
+    request: GraphQLRequest,
+) -> Either<GraphQLResponse, HttpResponse> {
+    let mut request = request.into_inner();
+    match bearer(&http) {
+        None => {}
+        Some(token) => match accounts.verify(token) {
+            Ok(claims) => request = request.data(Viewer(claims)),
+            Err(error) => {
+                tracing::info!(%error, "refused an access token");
+                let body = serde_json::json!({
+                    "errors": [{ "message": "invalid or expired access token: refresh it or sign in again", "extensions": { "code": "UNAUTHENTICATED" } }]
+                });
+                return Either::Right(HttpResponse::Unauthorized().json(body));
+            }
+        },
+    }
+    Either::Left(schema.execute(request).await.into())
+}
+
+fn bearer(http: &HttpRequest) -> Option<&str> {
+    let value = http.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// `GET /.well-known/jwks.json`: the public keys access tokens are signed with.
+pub async fn jwks(accounts: web::Data<Accounts>) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("Cache-Control", "max-age=300")).json(accounts.jwks())
+}
+
+/// Reloads signing keys every minute (a rotation by another replica is picked up, a due
+/// rotation happens) and prunes expired refresh tokens every day.
+pub async fn account_upkeep(accounts: Accounts, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut minutes = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        minutes += 1;
+        let upkeep = accounts.clone();
+        let prune = minutes.is_multiple_of(24 * 60);
+        let result = tokio::task::spawn_blocking(move || {
+            upkeep.rotate_keys_if_due()?;
+            upkeep.reload_keys()?;
+            if prune {
+                let pruned = upkeep.prune_expired_refresh_tokens()?;
+                tracing::info!(pruned, "expired refresh tokens pruned");
+            }
+            Ok::<(), emsp_accounts::AuthError>(())
+        })
+        .await;
+        if let Ok(Err(error)) = result {
+            tracing::warn!(%error, "account upkeep failed; retried in a minute");
+        }
+    }
 }
 
 /// `GET /graphql`: GraphiQL, or 404 when it is off.
@@ -33,18 +93,25 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
         .body(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+/// Who a rate limit counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Client {
+    User(String),
+    Address(IpAddr),
+}
+
 /// Requests per client in fixed one-minute windows. Small and exact enough for abuse control; a
 /// replica counts alone.
 #[derive(Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    windows: Mutex<HashMap<Client, (Instant, u32)>>,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
 
 impl RateLimiter {
     /// Whether one more request of `client` fits in `limit` per minute.
-    pub fn allow(&self, client: IpAddr, limit: u32) -> bool {
+    pub fn allow(&self, client: Client, limit: u32) -> bool {
         let now = Instant::now();
         let Ok(mut windows) = self.windows.lock() else { return true };
         if windows.len() > 100_000 {
@@ -66,9 +133,16 @@ pub async fn rate_limit(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let limiter = req.app_data::<web::Data<RateLimiter>>().cloned();
+    let accounts = req.app_data::<web::Data<Accounts>>().cloned();
     if let (Some(state), Some(limiter)) = (state, limiter) {
         let limit = state.config.api.rate_limit_per_minute;
-        let client = req.peer_addr().map(|addr| addr.ip());
+        // A signed-in user has a budget of its own wherever it comes from; anonymous clients
+        // share their address's.
+        let user = accounts.and_then(|accounts| bearer(req.request()).and_then(|t| accounts.verify(t).ok()));
+        let client = match user {
+            Some(claims) => Some(Client::User(claims.sub)),
+            None => req.peer_addr().map(|addr| Client::Address(addr.ip())),
+        };
         if let Some(client) = client
             && limit > 0
             && !limiter.allow(client, limit)
@@ -90,9 +164,11 @@ mod tests {
     #[test]
     fn limits_per_client() {
         let limiter = RateLimiter::default();
-        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        assert!((0..3).all(|_| limiter.allow(a, 3)));
+        let a = Client::Address("10.0.0.1".parse().unwrap());
+        let b = Client::Address("10.0.0.2".parse().unwrap());
+        assert!((0..3).all(|_| limiter.allow(a.clone(), 3)));
         assert!(!limiter.allow(a, 3));
         assert!(limiter.allow(b, 3), "another client has its own budget");
+        assert!(limiter.allow(Client::User("u1".into()), 3), "a user has its own budget");
     }
 }

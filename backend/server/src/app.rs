@@ -144,8 +144,15 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let index = Arc::new(SearchIndex::new(&cursor_secret(&config.database)));
     let roaming = web::Data::new(roaming(&config, &store)?);
     let roaming_for_app = roaming.clone();
+    let accounts = accounts(&config, &store)?;
+    let accounts_for_app = web::Data::new(accounts.clone());
     let schema = web::Data::new(emsp_graphql::build_schema(
-        emsp_graphql::ApiContext { index: index.clone(), store: store.clone() },
+        emsp_graphql::ApiContext {
+            index: index.clone(),
+            store: store.clone(),
+            accounts: accounts.clone(),
+            anonymous_search: config.api.anonymous_search,
+        },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
     let limiter = web::Data::new(crate::api::RateLimiter::default());
@@ -158,6 +165,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             .app_data(state.clone())
             .app_data(roaming_for_app.clone())
             .app_data(schema.clone())
+            .app_data(accounts_for_app.clone())
             .app_data(limiter.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
@@ -181,6 +189,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
 
     // The index loads while the server already answers: `/ready` says 503 until it is done.
     let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(crate::api::account_upkeep(accounts.clone(), shutdown_rx.clone()));
     if config.ocpi.pull_interval_s > 0 {
         let (pulls, stop) = (roaming.clone(), shutdown_rx.clone());
         let interval = Duration::from_secs(config.ocpi.pull_interval_s);
@@ -196,6 +205,20 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         }
     });
     Ok(RunningServer { addr, public_url, store, index, roaming, handle, task, shutdown })
+}
+
+/// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their
+/// signing keys are sealed with `EMSP_SECRET_KEY`, so a server needs one.
+pub fn accounts(config: &Config, store: &Store) -> anyhow::Result<emsp_accounts::Accounts> {
+    let auth = emsp_accounts::AuthConfig {
+        issuer: config.server.public_url(),
+        audience: "emsp-api".into(),
+        ..emsp_accounts::AuthConfig::default()
+    };
+    emsp_accounts::Accounts::new(store.clone(), auth).map_err(|error| match error {
+        emsp_accounts::AuthError::Config(reason) => anyhow::anyhow!("accounts: {reason} (set EMSP_SECRET_KEY)"),
+        other => anyhow::anyhow!("accounts: {other}"),
+    })
 }
 
 /// The roaming layer's view of the configuration. `EMSP_PUBLIC_URL` must be where partners reach

@@ -35,6 +35,11 @@ enum Command {
     /// Run a simulated CPO (OCPI 2.2.1, or 2.1.1): locations, tariffs, status pushes, commands,
     /// sessions and CDRs, with faults on demand (`POST /admin/faults`). Stops on Ctrl-C.
     CpoSim(CpoSimArgs),
+    /// Accounts of staff and drivers.
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+    },
     /// Roaming partners: invite, register with, list.
     Partner {
         #[command(subcommand)]
@@ -59,6 +64,20 @@ enum Command {
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (staff are bootstrapped this way); the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// DRIVER, FLEET_MANAGER or OPS.
+        #[arg(long, default_value = "driver")]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -294,11 +313,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
         Command::Bench { what: BenchCommand::Roaming(args) } => runtime.block_on(bench_roaming(&args)),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
+        Command::User { what: UserCommand::Create { email, role, name } } => {
+            runtime.block_on(create_user(config, &email, &role, name.as_deref()))
+        }
         Command::Import { files, party } => runtime.block_on(import(config, files, party)),
         Command::Tariff { what: TariffCommand::Price { tariff, cdr, time_zone } } => {
             price_cdr(tariff.as_deref(), &cdr, time_zone.as_deref())
         }
     }
+}
+
+async fn create_user(config: Config, email: &str, role: &str, name: Option<&str>) -> anyhow::Result<()> {
+    let role = emsp_accounts::Role::parse(role)
+        .with_context(|| format!("{role:?} is not a role: DRIVER, FLEET_MANAGER or OPS"))?;
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    let store = app::open_store(&config.database)?;
+    app::wait_for_database(&store, &config.database).await?;
+    let (email, name) = (email.to_owned(), name.map(str::to_owned));
+    let user = tokio::task::spawn_blocking(move || -> anyhow::Result<emsp_accounts::User> {
+        store.migrate()?;
+        let accounts = app::accounts(&config, &store)?;
+        Ok(accounts.create_user(&email, &password, name.as_deref(), role)?)
+    })
+    .await??;
+    println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+    Ok(())
 }
 
 async fn partner(config: Config, command: PartnerCommand) -> anyhow::Result<()> {

@@ -25,7 +25,8 @@
 //! | `EMSP_OCPI_PULL_INTERVAL_S` | `ocpi.pull_interval_s` | `900` | how often locations and tariffs are pulled from partners (0: never) |
 //! | `EMSP_GRAPHIQL` | `api.graphiql` | `false` (`true` in the demo) | serve GraphiQL at `GET /graphql` |
 //! | `EMSP_GRAPHQL_INTROSPECTION` | `api.introspection` | `false` (`true` in the demo) | allow schema introspection |
-//! | `EMSP_RATE_LIMIT_PER_MINUTE` | `api.rate_limit_per_minute` | `1200` | GraphQL requests per client IP per minute (0: no limit) |
+//! | `EMSP_RATE_LIMIT_PER_MINUTE` | `api.rate_limit_per_minute` | `1200` | GraphQL requests per signed-in user, or per IP when anonymous, per minute (0: no limit) |
+//! | `EMSP_ANONYMOUS_SEARCH` | `api.anonymous_search` | `true` | whether searching chargers works without signing in |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 
@@ -57,11 +58,13 @@ pub struct ApiConfig {
     pub introspection: bool,
     /// `EMSP_RATE_LIMIT_PER_MINUTE`: 0 turns the limit off.
     pub rate_limit_per_minute: u32,
+    /// `EMSP_ANONYMOUS_SEARCH`.
+    pub anonymous_search: bool,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { graphiql: false, introspection: false, rate_limit_per_minute: 1_200 }
+        Self { graphiql: false, introspection: false, rate_limit_per_minute: 1_200, anonymous_search: true }
     }
 }
 
@@ -324,6 +327,9 @@ impl Config {
         }
         if let Some(value) = var("EMSP_RATE_LIMIT_PER_MINUTE") {
             config.api.rate_limit_per_minute = parse_env("EMSP_RATE_LIMIT_PER_MINUTE", value)?;
+        }
+        if let Some(value) = var("EMSP_ANONYMOUS_SEARCH") {
+            config.api.anonymous_search = parse_env("EMSP_ANONYMOUS_SEARCH", value)?;
         }
         if let Some(value) = var("EMSP_LOG").or_else(|| var("RUST_LOG")) {
             config.log.filter = value.clone();

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus metrics |
 //! | `POST /graphql` | the driver API (one operation per request, rate-limited per IP) |
 //! | `GET /graphql` | GraphiQL, when enabled (`EMSP_GRAPHIQL`) |
+//! | `GET /.well-known/jwks.json` | public keys of access tokens |
 //! | `GET /ocpi/versions` | OCPI: the versions we speak (any partner token, token A included) |
 //! | `GET /ocpi/{version}` | OCPI: the modules of a version |
 //! | `GET/POST/PUT/DELETE /ocpi/{version}/credentials` | OCPI: registration |
@@ -14,7 +15,7 @@
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
 //!
-//! Later issues add here: the other OCPI modules, `/webhooks/stripe`, `/.well-known/jwks.json`.
+//! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
 
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
+        .route("/.well-known/jwks.json", web::get().to(api::jwks))
         .service(
             web::resource("/graphql")
                 .wrap(actix_web::middleware::from_fn(api::rate_limit))
