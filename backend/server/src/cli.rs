@@ -228,6 +228,30 @@ enum BenchCommand {
     /// OCPI intake end to end against the CPO simulator: a full pull (locations/s into store and
     /// search) and EVSE status PATCH pushes (throughput, latency, time until visible in search).
     Roaming(RoamingBenchArgs),
+    /// The driver API's near-me GraphQL query under load, with the index holding a generated
+    /// dataset (default 1,000,000 EVSEs); `--serve` only serves, for wrk or oha.
+    Api(ApiBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ApiBenchArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    evses: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Where to listen (with --serve, an address external tools can reach).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Load the index and serve until Ctrl-C, without generating load.
+    #[arg(long)]
+    serve: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -312,6 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
         Command::Bench { what: BenchCommand::Roaming(args) } => runtime.block_on(bench_roaming(&args)),
+        Command::Bench { what: BenchCommand::Api(args) } => runtime.block_on(bench_api(&args)),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
         Command::User { what: UserCommand::Create { email, role, name } } => {
             runtime.block_on(create_user(config, &email, &role, name.as_deref()))
@@ -613,6 +638,24 @@ fn print_partners(partners: &[serde_json::Value], json: bool) {
             text("last_error")
         );
     }
+}
+
+async fn bench_api(args: &ApiBenchArgs) -> anyhow::Result<()> {
+    let options = crate::bench_api::ApiBenchOptions {
+        evses: args.evses,
+        duration: std::time::Duration::from_secs(args.duration.max(1)),
+        concurrency: args.concurrency.max(1),
+        listen: args.listen.clone(),
+        serve_only: args.serve,
+    };
+    if let Some(report) = crate::bench_api::run(&options).await? {
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            println!("{}", report.to_table());
+        }
+    }
+    Ok(())
 }
 
 async fn bench_roaming(args: &RoamingBenchArgs) -> anyhow::Result<()> {
