@@ -78,6 +78,9 @@ pub(crate) struct Inner {
     /// Normalised EVSE id -> (slot, EVSE index).
     pub by_evse_id: HashMap<Box<str>, (u32, u16)>,
     pub rtree: RTree<GeoEntry>,
+    /// Slot -> unit vector: a dense column, so text candidates are cut to an area without
+    /// touching their records.
+    pub units: Vec<[f64; 3]>,
     pub text: TextIndex,
     pub pyramid: Pyramid,
     pub strings: Interner,
@@ -140,9 +143,14 @@ impl Inner {
     }
 
     fn attach(&mut self, slot: u32, record: LocationRecord, bulk: bool) {
+        let unit = record.unit_vector();
         if !bulk {
-            self.rtree.insert(GeoEntry::new(record.unit_vector(), slot));
+            self.rtree.insert(GeoEntry::new(unit, slot));
         }
+        if self.units.len() <= slot as usize {
+            self.units.resize(slot as usize + 1, [0.0; 3]);
+        }
+        self.units[slot as usize] = unit;
         self.text.insert(slot, &record);
         if record.publish {
             self.pyramid.add(slot, &record);

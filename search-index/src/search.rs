@@ -292,8 +292,9 @@ fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
 type Placement = (f64, Option<f64>);
 
 /// One match before paging.
-struct Match {
+struct Match<'a> {
     slot: u32,
+    key: &'a str,
     sort_key: f64,
     distance_m: Option<f64>,
     route_position_m: Option<f64>,
@@ -362,7 +363,12 @@ impl<'a> Plan<'a> {
     }
 
     /// Tests a candidate; `geo` carries what the candidate source already knows of its position.
-    fn evaluate(&self, slot: u32, geo: Option<Placement>, for_facets: &mut Option<&mut FacetCounter>) -> Option<Match> {
+    fn evaluate(
+        &self,
+        slot: u32,
+        geo: Option<Placement>,
+        for_facets: &mut Option<&mut FacetCounter>,
+    ) -> Option<Match<'a>> {
         let record = self.inner.record(slot)?;
         if !record.visible_to(&self.query.viewer) {
             return None;
@@ -415,7 +421,7 @@ impl<'a> Plan<'a> {
             SortBy::Price => price.and_then(|p| p.to_f64()).unwrap_or(f64::INFINITY),
             SortBy::RoutePosition => route_position_m.unwrap_or(f64::INFINITY),
         };
-        Some(Match { slot, sort_key, distance_m, route_position_m, relevance, price })
+        Some(Match { slot, key: &record.key, sort_key, distance_m, route_position_m, relevance, price })
     }
 
     /// Whether the record lies in the region, with its distance from the origin or route.
@@ -513,6 +519,16 @@ impl<'a> Plan<'a> {
                 slots.extend(&self.exact);
                 slots.sort_unstable();
                 slots.dedup();
+                if let Region::Radius { center, chord2: limit } = self.region {
+                    let units = &self.inner.units;
+                    return slots
+                        .into_iter()
+                        .filter_map(|slot| {
+                            let distance2 = chord2(&center, units.get(slot as usize)?);
+                            (distance2 <= limit).then(|| (slot, Some((chord2_to_m(distance2), None))))
+                        })
+                        .collect();
+                }
                 return slots.into_iter().map(|slot| (slot, None)).collect();
             }
         }
@@ -610,18 +626,17 @@ impl SearchIndex {
         } else {
             all_matches(&plan, after.as_ref())
         };
-        let key_of = |m: &Match| inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
         let page = query.page_size;
         if matches.len() > page + 1 {
-            matches.select_nth_unstable_by(page, |a, b| compare((a.sort_key, &key_of(a)), (b.sort_key, &key_of(b))));
+            matches.select_nth_unstable_by(page, |a, b| compare((a.sort_key, a.key), (b.sort_key, b.key)));
             matches.truncate(page + 1);
         }
-        matches.sort_by(|a, b| compare((a.sort_key, &key_of(a)), (b.sort_key, &key_of(b))));
+        matches.sort_by(|a, b| compare((a.sort_key, a.key), (b.sort_key, b.key)));
         let has_more = matches.len() > page;
         matches.truncate(page);
         let next_cursor = match (has_more, matches.last()) {
             (true, Some(last)) => {
-                let position = Position { sort_key: last.sort_key, location_key: key_of(last).to_string() };
+                let position = Position { sort_key: last.sort_key, location_key: last.key.to_owned() };
                 Some(self.cursors.encode(query, &position, now_s))
             }
             _ => None,
@@ -643,19 +658,19 @@ impl SearchIndex {
     }
 }
 
-fn is_after(m: &Match, key: &str, after: Option<&Position>) -> bool {
+fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
     after.is_none_or(|p| compare((m.sort_key, key), (p.sort_key, &p.location_key)) == Ordering::Greater)
 }
 
 /// Walks the R-tree nearest-first and stops once a page (plus one, plus ties) is found.
-fn nearest_matches(plan: &Plan<'_>, after: Option<&Position>) -> Vec<Match> {
+fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'a>> {
     let (center, limit, k) = match plan.region {
         Region::Radius { center, chord2 } => (center, chord2, usize::MAX),
         Region::Nearest { center, k } => (center, f64::INFINITY, k),
         _ => return Vec::new(),
     };
     let wanted = plan.query.page_size + 1;
-    let mut out: Vec<Match> = Vec::new();
+    let mut out: Vec<Match<'a>> = Vec::new();
     let mut rank = 0;
     let mut last_distance = f64::NEG_INFINITY;
     for (entry, distance2) in plan.inner.rtree.nearest_neighbor_iter_with_distance_2(&center) {
@@ -684,9 +699,8 @@ fn nearest_matches(plan: &Plan<'_>, after: Option<&Position>) -> Vec<Match> {
 }
 
 /// Keeps only matches ranked within the k nearest (ties at the edge resolved by key).
-fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match>, k: usize, after: Option<&Position>) {
-    let key = |m: &Match| plan.inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
-    matches.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), &key(a)), (b.distance_m.unwrap_or(0.0), &key(b))));
+fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match<'_>>, k: usize, after: Option<&Position>) {
+    matches.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), a.key), (b.distance_m.unwrap_or(0.0), b.key)));
     // Matches before the cursor count towards k; they were filtered out, so count them again.
     let skipped = match after {
         None => 0,
@@ -702,8 +716,7 @@ fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match>, k: usize, after: Option<
             )
             .filter_map(|entry| plan.evaluate(entry.data, None, &mut None))
             .filter(|m| {
-                let k = key(m);
-                compare((m.sort_key, &k), (position.sort_key, &position.location_key)) != Ordering::Greater
+                compare((m.sort_key, m.key), (position.sort_key, &position.location_key)) != Ordering::Greater
             })
             .count(),
     };
@@ -711,7 +724,7 @@ fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match>, k: usize, after: Option<
 }
 
 /// Collects every match, with the total and facets when asked.
-fn all_matches(plan: &Plan<'_>, after: Option<&Position>) -> (Vec<Match>, Option<usize>, Option<Facets>) {
+fn all_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> (Vec<Match<'a>>, Option<usize>, Option<Facets>) {
     let mut counter = FacetCounter { standards: [0; 64], bands: [0; 4] };
     let mut facets = plan.query.with_counts.then_some(&mut counter);
     let mut all = Vec::new();
@@ -720,13 +733,12 @@ fn all_matches(plan: &Plan<'_>, after: Option<&Position>) -> (Vec<Match>, Option
             all.push(found);
         }
     }
-    let key = |m: &Match| plan.inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
     if let Region::Nearest { k, .. } = plan.region {
-        all.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), &key(a)), (b.distance_m.unwrap_or(0.0), &key(b))));
+        all.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), a.key), (b.distance_m.unwrap_or(0.0), b.key)));
         all.truncate(k);
     }
     let total = plan.query.with_counts.then_some(all.len());
     let facets = plan.query.with_counts.then(|| counter.finish());
-    all.retain(|m| is_after(m, &key(m), after));
+    all.retain(|m| is_after(m, m.key, after));
     (all, total, facets)
 }
