@@ -21,6 +21,7 @@ use emsp_domain::GeoPoint;
 use rstar::AABB;
 
 use crate::error::SearchError;
+use crate::hash::FxHashMap;
 use crate::index::{Inner, SearchIndex};
 use crate::query::{Filters, MAX_PAGE_SIZE, Viewer};
 use crate::record::{LocationRecord, LocationSummary};
@@ -89,12 +90,12 @@ struct Cell {
 
 /// Precomputed cell aggregates of published locations for zooms 0..=PYRAMID_MAX_ZOOM.
 pub(crate) struct Pyramid {
-    levels: Vec<HashMap<u64, Cell>>,
+    levels: Vec<FxHashMap<u64, Cell>>,
 }
 
 impl Default for Pyramid {
     fn default() -> Self {
-        Self { levels: (0..=PYRAMID_MAX_ZOOM).map(|_| HashMap::new()).collect() }
+        Self { levels: (0..=PYRAMID_MAX_ZOOM).map(|_| FxHashMap::default()).collect() }
     }
 }
 

@@ -21,6 +21,7 @@ use rstar::primitives::GeomWithData;
 use crate::cluster::Pyramid;
 use crate::cursor::CursorCodec;
 use crate::error::{ChangeError, RejectReason};
+use crate::hash::FxHashMap;
 use crate::record::{AVAILABLE, Interner, LocationRecord, status_code};
 use crate::text::TextIndex;
 
@@ -72,11 +73,11 @@ pub struct IndexStats {
 pub(crate) struct Inner {
     /// Slot -> record. Slots are never reused, so postings stay sorted by insertion.
     pub slots: Vec<Option<LocationRecord>>,
-    pub by_key: HashMap<Arc<str>, u32>,
+    pub by_key: FxHashMap<Arc<str>, u32>,
     /// Upper-case location id (the part after `CC*PID*`) -> slots.
     pub by_id: HashMap<Box<str>, Vec<u32>>,
     /// Normalised EVSE id -> (slot, EVSE index).
-    pub by_evse_id: HashMap<Box<str>, (u32, u16)>,
+    pub by_evse_id: FxHashMap<Box<str>, (u32, u16)>,
     pub rtree: RTree<GeoEntry>,
     /// Slot -> unit vector: a dense column, so text candidates are cut to an area without
     /// touching their records.

@@ -533,21 +533,10 @@ impl<'a> Plan<'a> {
             }
         }
         if let Region::Nearest { center, k } = self.region {
-            // Walk nearest-first until k matches (and their ties) are in hand.
-            let mut out = Vec::new();
-            let (mut found, mut last) = (0, f64::NEG_INFINITY);
-            for (entry, distance2) in self.inner.rtree.nearest_neighbor_iter_with_distance_2(&center) {
-                let distance = chord2_to_m(distance2);
-                if found >= k && distance > last {
-                    break;
-                }
-                if self.evaluate(entry.data, Some((distance, None)), &mut None).is_some() {
-                    found += 1;
-                    last = distance;
-                }
-                out.push((entry.data, Some((distance, None))));
-            }
-            return out;
+            return expanding(self, center, f64::INFINITY, |found| found.len() >= k)
+                .into_iter()
+                .map(|m| (m.slot, m.distance_m.map(|d| (d, None))))
+                .collect();
         }
         self.region_candidates()
     }
@@ -662,65 +651,68 @@ fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
     after.is_none_or(|p| compare((m.sort_key, key), (p.sort_key, &p.location_key)) == Ordering::Greater)
 }
 
-/// Walks the R-tree nearest-first and stops once a page (plus one, plus ties) is found.
-fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'a>> {
-    let (center, limit, k) = match plan.region {
-        Region::Radius { center, chord2 } => (center, chord2, usize::MAX),
-        Region::Nearest { center, k } => (center, f64::INFINITY, k),
-        _ => return Vec::new(),
-    };
-    let wanted = plan.query.page_size + 1;
-    let mut out: Vec<Match<'a>> = Vec::new();
-    let mut rank = 0;
-    let mut last_distance = f64::NEG_INFINITY;
-    for (entry, distance2) in plan.inner.rtree.nearest_neighbor_iter_with_distance_2(&center) {
-        if distance2 > limit {
-            break;
+/// First probe radius of a nearest-first search; each miss widens it fourfold.
+const FIRST_RING_M: f64 = 1_000.0;
+
+/// Finds matches in growing circles until `enough` says so or `max_chord2` is covered; returns
+/// every match within the last circle, so ties at its edge are never cut arbitrarily. A circle
+/// query is much cheaper per point than an incremental nearest-neighbour walk, and rings already
+/// searched are skipped when the circle grows.
+fn expanding<'a>(
+    plan: &Plan<'a>,
+    center: Vec3,
+    max_chord2: f64,
+    mut enough: impl FnMut(&[Match<'a>]) -> bool,
+) -> Vec<Match<'a>> {
+    let mut matches = Vec::new();
+    let mut inner_chord2 = -1.0;
+    let mut radius_m = FIRST_RING_M;
+    loop {
+        let ring_chord2 = m_to_chord2(radius_m).min(max_chord2);
+        for entry in plan.inner.rtree.locate_within_distance(center, ring_chord2) {
+            let distance2 = chord2(&center, entry.geom());
+            if distance2 <= inner_chord2 {
+                continue;
+            }
+            if let Some(found) = plan.evaluate(entry.data, Some((chord2_to_m(distance2), None)), &mut None) {
+                matches.push(found);
+            }
         }
-        let distance = chord2_to_m(distance2);
-        if out.len() >= wanted && distance > last_distance {
-            break;
+        let whole_earth = radius_m >= std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M;
+        if ring_chord2 >= max_chord2 || whole_earth || enough(&matches) {
+            return matches;
         }
-        if rank >= k && distance > last_distance {
-            break;
-        }
-        let Some(found) = plan.evaluate(entry.data, Some((distance, None)), &mut None) else { continue };
-        rank += 1;
-        last_distance = distance;
-        let Some(record) = plan.inner.record(found.slot) else { continue };
-        if is_after(&found, &record.key, after) {
-            out.push(found);
-        }
+        inner_chord2 = ring_chord2;
+        radius_m *= 4.0;
     }
-    if k != usize::MAX {
-        trim_to_k(plan, &mut out, k, after);
-    }
-    out
 }
 
-/// Keeps only matches ranked within the k nearest (ties at the edge resolved by key).
-fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match<'_>>, k: usize, after: Option<&Position>) {
+/// Distance-ordered radius and nearest queries without counts: grow a circle until one page
+/// (plus one, to know there is a next) lies after the cursor, or k matches are found.
+fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'a>> {
+    let wanted = plan.query.page_size + 1;
+    match plan.region {
+        Region::Radius { center, chord2: limit } => {
+            let mut matches = expanding(plan, center, limit, |found| {
+                found.iter().filter(|m| is_after(m, m.key, after)).count() >= wanted
+            });
+            matches.retain(|m| is_after(m, m.key, after));
+            matches
+        }
+        Region::Nearest { center, k } => {
+            let mut matches = expanding(plan, center, f64::INFINITY, |found| found.len() >= k);
+            keep_nearest(&mut matches, k);
+            matches.retain(|m| is_after(m, m.key, after));
+            matches
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Keeps the k nearest, ties at the edge resolved by key.
+fn keep_nearest(matches: &mut Vec<Match<'_>>, k: usize) {
     matches.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), a.key), (b.distance_m.unwrap_or(0.0), b.key)));
-    // Matches before the cursor count towards k; they were filtered out, so count them again.
-    let skipped = match after {
-        None => 0,
-        Some(position) => plan
-            .inner
-            .rtree
-            .locate_within_distance(
-                match plan.region {
-                    Region::Nearest { center, .. } => center,
-                    _ => return,
-                },
-                m_to_chord2(position.sort_key.max(0.0)) * (1.0 + 1e-12),
-            )
-            .filter_map(|entry| plan.evaluate(entry.data, None, &mut None))
-            .filter(|m| {
-                compare((m.sort_key, m.key), (position.sort_key, &position.location_key)) != Ordering::Greater
-            })
-            .count(),
-    };
-    matches.truncate(k.saturating_sub(skipped));
+    matches.truncate(k);
 }
 
 /// Collects every match, with the total and facets when asked.
@@ -734,8 +726,7 @@ fn all_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> (Vec<Match<'a>>
         }
     }
     if let Region::Nearest { k, .. } = plan.region {
-        all.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), a.key), (b.distance_m.unwrap_or(0.0), b.key)));
-        all.truncate(k);
+        keep_nearest(&mut all, k);
     }
     let total = plan.query.with_counts.then_some(all.len());
     let facets = plan.query.with_counts.then(|| counter.finish());
