@@ -233,6 +233,19 @@ impl LocationRecord {
         crate::sphere::unit_vector(self.latitude, self.longitude)
     }
 
+    /// Moves the EVSE and connector lists to fresh allocations, so that records attached in
+    /// map order also have their lists next to each other in memory.
+    pub fn relocate(&mut self) {
+        let evses: Vec<EvseRecord> = std::mem::take(&mut self.evses).into_vec();
+        let mut fresh = Vec::with_capacity(evses.len());
+        fresh.extend(evses);
+        self.evses = fresh.into_boxed_slice();
+        let connectors: Vec<ConnectorRecord> = std::mem::take(&mut self.connectors).into_vec();
+        let mut fresh = Vec::with_capacity(connectors.len());
+        fresh.extend(connectors);
+        self.connectors = fresh.into_boxed_slice();
+    }
+
     pub fn available(&self) -> u32 {
         u32::from(self.available.load(Ordering::Relaxed))
     }

@@ -152,6 +152,12 @@ impl CompiledFilters {
         if self.min_available > 0 && record.available() < self.min_available {
             return false;
         }
+        // Location-wide summaries rule most locations out without reading their EVSEs.
+        if connector_filter
+            && ((self.standards != 0 && record.standards & self.standards == 0) || record.max_power_kw < self.min_kw)
+        {
+            return false;
+        }
         let mut found = 0;
         for evse in record.evses.iter() {
             let status = evse.status();
@@ -651,39 +657,53 @@ fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
     after.is_none_or(|p| compare((m.sort_key, key), (p.sort_key, &p.location_key)) == Ordering::Greater)
 }
 
-/// First probe radius of a nearest-first search; each miss widens it fourfold.
+/// First probe radius of a nearest-first search; each miss doubles it.
 const FIRST_RING_M: f64 = 1_000.0;
 
-/// Finds matches in growing circles until `enough` says so or `max_chord2` is covered; returns
-/// every match within the last circle, so ties at its edge are never cut arbitrarily. A circle
-/// query is much cheaper per point than an incremental nearest-neighbour walk, and rings already
-/// searched are skipped when the circle grows.
+/// Finds matches nearest-first in growing circles, until `enough` holds for the matches so far
+/// and the next candidate is farther than the last match (so ties are never cut), or `max_chord2`
+/// is covered. Each circle's new points are sorted by distance from their R-tree entries alone and
+/// evaluated in that order, so only about as many records are read as there are results: reading
+/// a record is a cache miss, computing a distance is not. A circle query is also much cheaper per
+/// point than rstar's incremental nearest-neighbour walk.
 fn expanding<'a>(
     plan: &Plan<'a>,
     center: Vec3,
     max_chord2: f64,
     mut enough: impl FnMut(&[Match<'a>]) -> bool,
 ) -> Vec<Match<'a>> {
-    let mut matches = Vec::new();
+    let mut matches: Vec<Match<'a>> = Vec::new();
     let mut inner_chord2 = -1.0;
     let mut radius_m = FIRST_RING_M;
+    let mut ring: Vec<(f64, u32)> = Vec::new();
+    let mut last_match = f64::NEG_INFINITY;
+    let mut satisfied = false;
     loop {
         let ring_chord2 = m_to_chord2(radius_m).min(max_chord2);
+        ring.clear();
         for entry in plan.inner.rtree.locate_within_distance(center, ring_chord2) {
             let distance2 = chord2(&center, entry.geom());
-            if distance2 <= inner_chord2 {
-                continue;
+            if distance2 > inner_chord2 {
+                ring.push((distance2, entry.data));
             }
-            if let Some(found) = plan.evaluate(entry.data, Some((chord2_to_m(distance2), None)), &mut None) {
+        }
+        ring.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        for (distance2, slot) in &ring {
+            if satisfied && *distance2 > last_match {
+                return matches;
+            }
+            if let Some(found) = plan.evaluate(*slot, Some((chord2_to_m(*distance2), None)), &mut None) {
                 matches.push(found);
+                last_match = *distance2;
+                satisfied = satisfied || enough(&matches);
             }
         }
         let whole_earth = radius_m >= std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M;
-        if ring_chord2 >= max_chord2 || whole_earth || enough(&matches) {
+        if ring_chord2 >= max_chord2 || whole_earth || satisfied {
             return matches;
         }
         inner_chord2 = ring_chord2;
-        radius_m *= 4.0;
+        radius_m *= 2.0;
     }
 }
 
@@ -693,8 +713,12 @@ fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'
     let wanted = plan.query.page_size + 1;
     match plan.region {
         Region::Radius { center, chord2: limit } => {
+            let mut after_cursor = 0;
             let mut matches = expanding(plan, center, limit, |found| {
-                found.iter().filter(|m| is_after(m, m.key, after)).count() >= wanted
+                if found.last().is_some_and(|m| is_after(m, m.key, after)) {
+                    after_cursor += 1;
+                }
+                after_cursor >= wanted
             });
             matches.retain(|m| is_after(m, m.key, after));
             matches
