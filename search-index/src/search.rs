@@ -658,7 +658,9 @@ fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
 }
 
 /// First probe radius of a nearest-first search; each miss doubles it.
-const FIRST_RING_M: f64 = 1_000.0;
+const FIRST_RING_M: f64 = 250.0;
+/// Ring candidates put in order at a time.
+const RING_BATCH: usize = 64;
 
 /// Finds matches nearest-first in growing circles, until `enough` holds for the matches so far
 /// and the next candidate is farther than the last match (so ties are never cut), or `max_chord2`
@@ -687,16 +689,27 @@ fn expanding<'a>(
                 ring.push((distance2, entry.data));
             }
         }
-        ring.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-        for (distance2, slot) in &ring {
-            if satisfied && *distance2 > last_match {
-                return matches;
+        // Order the ring a batch at a time: a dense city puts thousands of points in one ring, of
+        // which only the nearest few dozen are usually read.
+        let mut rest = ring.as_mut_slice();
+        while !rest.is_empty() {
+            let batch = rest.len().min(RING_BATCH);
+            if batch < rest.len() {
+                rest.select_nth_unstable_by(batch - 1, |a, b| a.0.total_cmp(&b.0));
             }
-            if let Some(found) = plan.evaluate(*slot, Some((chord2_to_m(*distance2), None)), &mut None) {
-                matches.push(found);
-                last_match = *distance2;
-                satisfied = satisfied || enough(&matches);
+            let (head, tail) = rest.split_at_mut(batch);
+            head.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            for (distance2, slot) in head.iter() {
+                if satisfied && *distance2 > last_match {
+                    return matches;
+                }
+                if let Some(found) = plan.evaluate(*slot, Some((chord2_to_m(*distance2), None)), &mut None) {
+                    matches.push(found);
+                    last_match = *distance2;
+                    satisfied = satisfied || enough(&matches);
+                }
             }
+            rest = tail;
         }
         let whole_earth = radius_m >= std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M;
         if ring_chord2 >= max_chord2 || whole_earth || satisfied {
