@@ -88,23 +88,53 @@ struct Cell {
     slot_xor: u32,
 }
 
+/// Levels of the pyramid.
+pub(crate) const LEVELS: usize = PYRAMID_MAX_ZOOM as usize + 1;
+/// A record's cell index when it is not in the pyramid.
+pub(crate) const NO_CELL: u32 = u32::MAX;
+
 /// Precomputed cell aggregates of published locations for zooms 0..=PYRAMID_MAX_ZOOM.
+///
+/// Cells live in one slab; each level maps a cell position to its slab index, and each record
+/// keeps the indices of its cells, so a status change adjusts its cells' atomics without hashing.
 pub(crate) struct Pyramid {
-    levels: Vec<FxHashMap<u64, Cell>>,
+    levels: Vec<FxHashMap<u64, u32>>,
+    cells: Vec<Cell>,
+    free: Vec<u32>,
 }
 
 impl Default for Pyramid {
     fn default() -> Self {
-        Self { levels: (0..=PYRAMID_MAX_ZOOM).map(|_| FxHashMap::default()).collect() }
+        Self { levels: (0..LEVELS).map(|_| FxHashMap::default()).collect(), cells: Vec::new(), free: Vec::new() }
     }
 }
 
 impl Pyramid {
-    pub fn add(&mut self, slot: u32, record: &LocationRecord) {
+    /// Adds a location and records its cell indices in it.
+    pub fn add(&mut self, slot: u32, record: &mut LocationRecord) {
         let evses = record.total_evses();
         let available = record.available() as i32;
-        for (zoom, level) in self.levels.iter_mut().enumerate() {
-            let cell = level.entry(cell_key(cell_of(record.mercator, zoom as u8))).or_default();
+        for zoom in 0..LEVELS {
+            let key = cell_key(cell_of(record.mercator, zoom as u8));
+            let index = match self.levels[zoom].get(&key) {
+                Some(index) => *index,
+                None => {
+                    let index = match self.free.pop() {
+                        Some(index) => {
+                            self.cells[index as usize] = Cell::default();
+                            index
+                        }
+                        None => {
+                            self.cells.push(Cell::default());
+                            (self.cells.len() - 1) as u32
+                        }
+                    };
+                    self.levels[zoom].insert(key, index);
+                    index
+                }
+            };
+            record.cells[zoom] = index;
+            let cell = &mut self.cells[index as usize];
             cell.count += 1;
             cell.evses += evses;
             *cell.available.get_mut() += available;
@@ -125,13 +155,14 @@ impl Pyramid {
         let evses = record.total_evses();
         let available = record.available() as i32;
         let mut stale = Vec::new();
-        for (zoom, level) in self.levels.iter_mut().enumerate() {
+        for zoom in 0..LEVELS {
+            let index = record.cells[zoom];
+            let Some(cell) = self.cells.get_mut(index as usize) else { continue };
             let position = cell_of(record.mercator, zoom as u8);
-            let key = cell_key(position);
-            let Some(cell) = level.get_mut(&key) else { continue };
             cell.count = cell.count.saturating_sub(1);
             if cell.count == 0 {
-                level.remove(&key);
+                self.levels[zoom].remove(&cell_key(position));
+                self.free.push(index);
                 continue;
             }
             cell.evses = cell.evses.saturating_sub(evses);
@@ -150,22 +181,24 @@ impl Pyramid {
     }
 
     pub fn set_max_power(&mut self, zoom: u8, cell: (u32, u32), (power, count): (f32, u32)) {
-        if let Some(cell) = self.levels.get_mut(usize::from(zoom)).and_then(|level| level.get_mut(&cell_key(cell))) {
+        let index = self.levels.get(usize::from(zoom)).and_then(|level| level.get(&cell_key(cell)));
+        if let Some(cell) = index.and_then(|index| self.cells.get_mut(*index as usize)) {
             cell.max_power = power;
             cell.max_power_count = count;
         }
     }
 
     pub fn adjust_available(&self, record: &LocationRecord, delta: i32) {
-        for (zoom, level) in self.levels.iter().enumerate() {
-            if let Some(cell) = level.get(&cell_key(cell_of(record.mercator, zoom as u8))) {
+        for index in record.cells {
+            if let Some(cell) = self.cells.get(index as usize) {
                 cell.available.fetch_add(delta, Ordering::Relaxed);
             }
         }
     }
 
     fn get(&self, zoom: u8, cell: (u32, u32)) -> Option<&Cell> {
-        self.levels.get(usize::from(zoom))?.get(&cell_key(cell))
+        let index = self.levels.get(usize::from(zoom))?.get(&cell_key(cell))?;
+        self.cells.get(*index as usize)
     }
 }
 
@@ -353,7 +386,9 @@ impl Inner {
         let south_east = cell_of(crate::sphere::mercator(area.south, area.east), zoom);
         let (x_range, y_range) = (north_west.0..=south_east.0, north_west.1..=south_east.1);
         let span = u64::from(south_east.0 - north_west.0 + 1) * u64::from(south_east.1 - north_west.1 + 1);
-        let mut take = |position: (u32, u32), cell: &Cell| {
+        let cells = &self.pyramid.cells;
+        let mut take = |position: (u32, u32), index: u32| {
+            let Some(cell) = cells.get(index as usize) else { return };
             let agg = out.entry(position).or_default();
             agg.count += cell.count;
             agg.evses += cell.evses;
@@ -366,16 +401,16 @@ impl Inner {
         if span <= level.len() as u64 {
             for x in x_range {
                 for y in y_range.clone() {
-                    if let Some(cell) = level.get(&cell_key((x, y))) {
-                        take((x, y), cell);
+                    if let Some(index) = level.get(&cell_key((x, y))) {
+                        take((x, y), *index);
                     }
                 }
             }
         } else {
-            for (key, cell) in level {
+            for (key, index) in level {
                 let position = ((key >> 32) as u32, *key as u32);
                 if x_range.contains(&position.0) && y_range.contains(&position.1) {
-                    take(position, cell);
+                    take(position, *index);
                 }
             }
         }

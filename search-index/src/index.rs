@@ -157,7 +157,7 @@ impl Inner {
         ChangeOutcome::Removed
     }
 
-    fn attach(&mut self, slot: u32, record: LocationRecord, bulk: bool) {
+    fn attach(&mut self, slot: u32, mut record: LocationRecord, bulk: bool) {
         let unit = record.unit_vector();
         if !bulk {
             self.rtree.insert(GeoEntry::new(unit, slot));
@@ -168,7 +168,7 @@ impl Inner {
         self.units[slot as usize] = unit;
         self.text.insert(slot, &record);
         if record.publish {
-            self.pyramid.add(slot, &record);
+            self.pyramid.add(slot, &mut record);
         } else {
             self.unpublished.insert(slot);
         }

@@ -116,6 +116,8 @@ pub struct LocationRecord {
     pub longitude: f64,
     /// Web Mercator position at zoom 32, for map clustering.
     pub mercator: (u32, u32),
+    /// Indices of this location's cells in the cluster pyramid, one per level.
+    pub cells: [u32; crate::cluster::LEVELS],
     pub publish: bool,
     /// Token uids and group ids (upper case) that may see an unpublished location.
     pub allowed: Box<[Box<str>]>,
@@ -215,6 +217,7 @@ impl LocationRecord {
             latitude: location.coordinates.latitude,
             longitude: location.coordinates.longitude,
             mercator: crate::sphere::mercator(location.coordinates.latitude, location.coordinates.longitude),
+            cells: [crate::cluster::NO_CELL; crate::cluster::LEVELS],
             publish: location.publish,
             allowed,
             parking_type: location.parking_type.as_ref().map_or(OTHER, |kind| position(ParkingType::KNOWN, kind)),
