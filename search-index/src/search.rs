@@ -522,9 +522,11 @@ impl<'a> Plan<'a> {
                 || (matches!(self.region, Region::Radius { .. }) && self.inner.text.candidate_estimate(text) > 50_000);
             if !geo_first {
                 let mut slots = self.inner.text.candidates(text);
-                slots.extend(&self.exact);
-                slots.sort_unstable();
-                slots.dedup();
+                if !self.exact.is_empty() {
+                    slots.extend(&self.exact);
+                    slots.sort_unstable();
+                    slots.dedup();
+                }
                 if let Region::Radius { center, chord2: limit } = self.region {
                     let units = &self.inner.units;
                     return slots

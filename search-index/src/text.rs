@@ -313,8 +313,11 @@ impl TextIndex {
             return Vec::new();
         };
         let mut slots: Vec<u32> = word.keys().flat_map(|id| self.postings[*id as usize].iter().copied()).collect();
-        slots.sort_unstable();
-        slots.dedup();
+        // One term's postings are sorted and distinct already; only a union needs the sort.
+        if word.len() > 1 {
+            slots.sort_unstable();
+            slots.dedup();
+        }
         slots
     }
 
