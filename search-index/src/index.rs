@@ -22,7 +22,7 @@ use crate::cluster::Pyramid;
 use crate::cursor::CursorCodec;
 use crate::error::{ChangeError, RejectReason};
 use crate::hash::FxHashMap;
-use crate::record::{AVAILABLE, Interner, LocationRecord, status_code};
+use crate::record::{AVAILABLE, Interner, LocationRecord, status_code, uid_hash};
 use crate::text::TextIndex;
 
 /// An R-tree entry: a unit vector and the slot of its location.
@@ -234,7 +234,8 @@ impl Inner {
     fn set_status(&self, location_key: &str, evse_uid: &str, status: &EvseStatus) -> Result<(), ChangeError> {
         let slot = self.slot_of(location_key)?;
         let record = self.record(slot).ok_or_else(|| ChangeError::UnknownLocation(location_key.to_owned()))?;
-        let evse = record.evses.iter().find(|evse| evse.uid.eq_ignore_ascii_case(evse_uid)).ok_or_else(|| {
+        let hash = uid_hash(evse_uid);
+        let evse = record.evses.iter().find(|evse| evse.is(evse_uid, hash)).ok_or_else(|| {
             ChangeError::UnknownEvse { location_key: location_key.to_owned(), evse_uid: evse_uid.to_owned() }
         })?;
         let new = status_code(status);
@@ -277,7 +278,8 @@ impl Inner {
             .get_mut(slot as usize)
             .and_then(Option::as_mut)
             .ok_or_else(|| ChangeError::UnknownLocation(location_key.to_owned()))?;
-        let evse = record.evses.iter().find(|evse| evse.uid.eq_ignore_ascii_case(evse_uid)).ok_or_else(|| {
+        let hash = uid_hash(evse_uid);
+        let evse = record.evses.iter().find(|evse| evse.is(evse_uid, hash)).ok_or_else(|| {
             ChangeError::UnknownEvse { location_key: location_key.to_owned(), evse_uid: evse_uid.to_owned() }
         })?;
         let range = usize::from(evse.connectors.start)..usize::from(evse.connectors.end);

@@ -84,6 +84,8 @@ pub struct ConnectorRecord {
 
 pub struct EvseRecord {
     pub uid: Arc<str>,
+    /// Hash of the upper-case uid: status updates compare it before reading the uid's text.
+    pub uid_hash: u32,
     pub evse_id: Option<Box<str>>,
     pub status: AtomicU8,
     pub capabilities: u16,
@@ -91,7 +93,18 @@ pub struct EvseRecord {
     pub connectors: std::ops::Range<u16>,
 }
 
+/// Case-insensitive hash of an EVSE uid (FNV-1a over upper-case bytes).
+pub fn uid_hash(uid: &str) -> u32 {
+    uid.bytes()
+        .fold(0x811c_9dc5u32, |hash, byte| (hash ^ u32::from(byte.to_ascii_uppercase())).wrapping_mul(0x0100_0193))
+}
+
 impl EvseRecord {
+    /// Whether this is the EVSE with `uid` (any case), `hash` being [`uid_hash`] of it.
+    pub fn is(&self, uid: &str, hash: u32) -> bool {
+        self.uid_hash == hash && self.uid.eq_ignore_ascii_case(uid)
+    }
+
     pub fn status(&self) -> u8 {
         self.status.load(Ordering::Relaxed)
     }
@@ -183,6 +196,7 @@ impl LocationRecord {
             }
             evses.push(EvseRecord {
                 uid: Arc::from(evse.uid.as_str()),
+                uid_hash: uid_hash(evse.uid.as_str()),
                 evse_id: evse.evse_id.as_deref().map(Box::from),
                 status: AtomicU8::new(status),
                 capabilities: evse.capabilities.iter().map(capability_bit).fold(0, |mask, bit| mask | bit),
