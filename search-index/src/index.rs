@@ -342,6 +342,8 @@ impl SearchIndex {
 
     /// Replaces the whole content with these locations, built without holding any lock, then marks
     /// the index ready. Invalid locations are reported, not indexed; a later duplicate key wins.
+    /// Changes applied while it runs are overwritten by the snapshot: consume the change feed from
+    /// the point the snapshot was read at.
     pub fn bulk_load(&self, locations: impl IntoIterator<Item = Location>) -> BulkLoadReport {
         let mut inner = Inner::default();
         let mut rejected = Vec::new();
@@ -382,7 +384,8 @@ impl SearchIndex {
 
     /// Inserts or replaces a location.
     pub fn upsert(&self, location: &Location) -> Result<ChangeOutcome, ChangeError> {
-        // Build outside the lock would need the interner; building is microseconds, so keep it simple.
+        // Built under the lock because the record interns into the shared strings; that is a few
+        // microseconds, far below what would justify a second lock.
         self.inner
             .write()
             .upsert(location, false)
