@@ -8,7 +8,6 @@
 //! counts anyway) and selects one page by (sort key, location key), the same key the cursor holds.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +19,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::cursor::Position;
 use crate::error::SearchError;
+use crate::hash::FxHashMap;
 use crate::index::{Inner, SearchIndex, normalize_evse_id};
 use crate::query::{
     Area, Current, Facets, Filters, MAX_CORRIDOR_DISTANCE_M, MAX_PAGE_SIZE, MAX_RADIUS_M, MAX_ROUTE_M, MAX_VERTICES,
@@ -484,7 +484,8 @@ impl<'a> Plan<'a> {
                 rtree.locate_in_envelope(&AABB::from_corners(low, high)).map(|entry| (entry.data, None)).collect()
             }
             Region::Corridor { segments, max_distance_m } => {
-                let mut best: HashMap<u32, (f64, f64)> = HashMap::new();
+                let mut best: FxHashMap<u32, (f64, f64)> = FxHashMap::default();
+                let sin_reach = (max_distance_m / emsp_domain::geo::EARTH_RADIUS_M).sin();
                 for segment in segments {
                     let mid = [segment.a[0] + segment.b[0], segment.a[1] + segment.b[1], segment.a[2] + segment.b[2]];
                     let length = (mid[0] * mid[0] + mid[1] * mid[1] + mid[2] * mid[2]).sqrt();
@@ -494,6 +495,9 @@ impl<'a> Plan<'a> {
                     let mid = [mid[0] / length, mid[1] / length, mid[2] / length];
                     let reach = m_to_chord2(segment.length_m / 2.0 + max_distance_m + 1.0);
                     for entry in rtree.locate_within_distance(mid, reach) {
+                        if !segment.may_reach(entry.geom(), sin_reach) {
+                            continue;
+                        }
                         let (distance, position) = segment.distance_and_offset(entry.geom());
                         if distance > *max_distance_m {
                             continue;
