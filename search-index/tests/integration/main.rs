@@ -7,5 +7,6 @@
 mod behaviour;
 mod clusters;
 mod common;
+mod concurrency;
 mod ocpi_feeds;
 mod properties;
