@@ -525,19 +525,25 @@ impl<'a> Plan<'a> {
             let geo_first = matches!(self.region, Region::Corridor { .. })
                 || (matches!(self.region, Region::Radius { .. }) && self.inner.text.candidate_estimate(text) > 50_000);
             if !geo_first {
-                let mut slots = self.inner.text.candidates(text);
+                let units = &self.inner.units;
+                let within = |slot: u32| match self.region {
+                    Region::Radius { center, chord2: limit } => {
+                        units.get(slot as usize).is_some_and(|unit| chord2(&center, unit) <= limit)
+                    }
+                    _ => true,
+                };
+                let mut slots = self.inner.text.candidates(text, within);
                 if !self.exact.is_empty() {
-                    slots.extend(&self.exact);
+                    slots.extend(self.exact.iter().copied().filter(|slot| within(*slot)));
                     slots.sort_unstable();
                     slots.dedup();
                 }
-                if let Region::Radius { center, chord2: limit } = self.region {
-                    let units = &self.inner.units;
+                if let Region::Radius { center, .. } = self.region {
                     return slots
                         .into_iter()
                         .filter_map(|slot| {
                             let distance2 = chord2(&center, units.get(slot as usize)?);
-                            (distance2 <= limit).then(|| (slot, Some((chord2_to_m(distance2), None))))
+                            Some((slot, Some((chord2_to_m(distance2), None))))
                         })
                         .collect();
                 }
