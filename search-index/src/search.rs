@@ -627,7 +627,8 @@ impl SearchIndex {
             && plan.text.is_none()
             && query.evse_id.is_none()
             && query.location_id.is_none()
-            && matches!(plan.region, Region::Radius { .. } | Region::Nearest { .. });
+            && (matches!(plan.region, Region::Radius { .. } | Region::Nearest { .. })
+                || (matches!(plan.region, Region::Everywhere) && plan.origin.is_some()));
         let (mut matches, total, facets) = if nearest_first {
             (nearest_matches(&plan, after.as_ref()), None, None)
         } else {
@@ -736,7 +737,16 @@ fn expanding<'a>(
 /// (plus one, to know there is a next) lies after the cursor, or k matches are found.
 fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'a>> {
     let wanted = plan.query.page_size + 1;
-    match plan.region {
+    // No area but an origin: everything, nearest first.
+    let from_origin;
+    let region = match (&plan.region, plan.origin) {
+        (Region::Everywhere, Some(center)) => {
+            from_origin = Region::Radius { center, chord2: f64::INFINITY };
+            &from_origin
+        }
+        (region, _) => region,
+    };
+    match *region {
         Region::Radius { center, chord2: limit } => {
             let mut after_cursor = 0;
             let mut matches = expanding(plan, center, limit, |found| {

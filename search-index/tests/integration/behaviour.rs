@@ -43,6 +43,10 @@ fn radius_orders_by_distance_and_reports_it() {
     assert_eq!(found, [("NL*ABC*A".to_string(), 0.0), ("NL*ABC*B".to_string(), 1112.0)]);
     assert_eq!(page.hits[1].location.available_evses, 1);
     assert_eq!(page.hits[1].location.total_evses, 2);
+    // No area but an origin: everything, nearest first.
+    let from_origin =
+        SearchQuery { origin: Some(GeoPoint { latitude: 52.40, longitude: 4.8926 }), ..SearchQuery::default() };
+    assert_eq!(keys(&index, &from_origin), ["NL*ABC*C", "NL*ABC*B", "NL*ABC*A"]);
 }
 
 #[test]
