@@ -52,6 +52,11 @@ pub fn standard_bit(standard: &ConnectorStandard) -> u64 {
     if usize::from(index) < 63 { 1 << index } else { 1 << 63 }
 }
 
+/// Bit of a connector's stored standard index, matching [`standard_bit`].
+pub fn connector_bit(standard: u8) -> u64 {
+    if standard < 63 { 1 << standard } else { 1 << 63 }
+}
+
 pub fn capability_bit(capability: &Capability) -> u16 {
     let index = position(Capability::KNOWN, capability);
     if usize::from(index) < 16 { 1 << index } else { 0 }

@@ -20,12 +20,14 @@ use rust_decimal::prelude::ToPrimitive;
 use crate::cursor::Position;
 use crate::error::SearchError;
 use crate::hash::FxHashMap;
-use crate::index::{Inner, SearchIndex, normalize_evse_id};
+use crate::index::{Hot, Inner, SearchIndex, normalize_evse_id};
 use crate::query::{
     Area, Current, Facets, Filters, MAX_CORRIDOR_DISTANCE_M, MAX_PAGE_SIZE, MAX_RADIUS_M, MAX_ROUTE_M, MAX_VERTICES,
     OpenAt, PowerBand, PriceOracle, Route, SearchHit, SearchPage, SearchQuery, SortBy,
 };
-use crate::record::{AVAILABLE, LocationRecord, LocationView, REMOVED, capability_bit, facility_bit, standard_bit};
+use crate::record::{
+    AVAILABLE, LocationRecord, LocationView, REMOVED, capability_bit, connector_bit, facility_bit, standard_bit,
+};
 use crate::sphere::{
     LonLatBox, Segment, Vec3, check_point, chord2, chord2_to_m, decode_polyline, m_to_chord2, polygon_contains,
     route_segments, split_box, unit_vector,
@@ -49,6 +51,8 @@ pub(crate) struct CompiledFilters {
     open_at: Option<DateTime<Utc>>,
     /// A filter value no location can have (an unknown party, an unknown facility).
     impossible: bool,
+    /// Facets are counted, so the standard and power filters must not rule candidates out early.
+    counts_facets: bool,
 }
 
 impl CompiledFilters {
@@ -105,6 +109,7 @@ impl CompiledFilters {
                 OpenAt::At(at) => at,
             }),
             impossible,
+            counts_facets: false,
         })
     }
 
@@ -152,12 +157,6 @@ impl CompiledFilters {
         if self.min_available > 0 && record.available() < self.min_available {
             return false;
         }
-        // Location-wide summaries rule most locations out without reading their EVSEs.
-        if connector_filter
-            && ((self.standards != 0 && record.standards & self.standards == 0) || record.max_power_kw < self.min_kw)
-        {
-            return false;
-        }
         let mut found = 0;
         for evse in record.evses.iter() {
             let status = evse.status();
@@ -193,15 +192,28 @@ impl CompiledFilters {
         if !with_standard_power {
             return current_ok;
         }
-        let bit = if connector.standard == u8::MAX || connector.standard >= 63 {
-            1 << 63
-        } else {
-            1u64 << connector.standard
-        };
         current_ok
-            && (self.standards == 0 || self.standards & bit != 0)
+            && (self.standards == 0 || self.standards & connector_bit(connector.standard) != 0)
             && connector.power_kw >= self.min_kw
             && connector.power_kw <= self.max_kw
+    }
+
+    /// False when the location's static summary already rules it out (never false for a match).
+    /// Facets ignore the standard and power filters, so this is skipped when counting them.
+    fn may_match(&self, hot: &Hot) -> bool {
+        if !self.counts_facets && self.connector_filter {
+            if self.standards != 0 && hot.standards & self.standards == 0 {
+                return false;
+            }
+            if hot.max_power_kw < self.min_kw {
+                return false;
+            }
+        }
+        match self.current {
+            Some(Current::Dc) => hot.has_dc,
+            Some(Current::Ac) => hot.has_ac,
+            None => true,
+        }
     }
 
     pub fn matches(&self, record: &LocationRecord) -> bool {
@@ -333,7 +345,8 @@ impl<'a> Plan<'a> {
         now: DateTime<Utc>,
     ) -> Result<Self, SearchError> {
         let region = compile_area(query.area.as_ref())?;
-        let filters = CompiledFilters::compile(&query.filters, inner, now)?;
+        let mut filters = CompiledFilters::compile(&query.filters, inner, now)?;
+        filters.counts_facets = query.with_counts;
         if let Some(origin) = &query.origin {
             check_point(origin, "origin")?;
         }
@@ -375,6 +388,11 @@ impl<'a> Plan<'a> {
         geo: Option<Placement>,
         for_facets: &mut Option<&mut FacetCounter>,
     ) -> Option<Match<'a>> {
+        if let Some(hot) = self.inner.hot.get(slot as usize)
+            && !self.filters.may_match(hot)
+        {
+            return None;
+        }
         let record = self.inner.record(slot)?;
         if !record.visible_to(&self.query.viewer) {
             return None;
