@@ -569,7 +569,7 @@ impl<'a> Plan<'a> {
             }
         }
         if let Region::Nearest { center, k } = self.region {
-            return expanding(self, center, f64::INFINITY, |found| found.len() >= k)
+            return expanding(self, center, f64::INFINITY, k, |found| found.len() >= k)
                 .into_iter()
                 .map(|m| (m.slot, m.distance_m.map(|d| (d, None))))
                 .collect();
@@ -690,6 +690,22 @@ fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
 
 /// First probe radius of a nearest-first search; each miss doubles it.
 const FIRST_RING_M: f64 = 250.0;
+/// First circles are sized to hold about this many candidates per wanted match.
+const CANDIDATES_PER_MATCH: f64 = 3.0;
+
+/// A first circle expected to hold enough candidates for `wanted` matches, from the local density,
+/// so that sparse regions do not pay for many small, empty circles.
+fn first_ring_m(plan: &Plan<'_>, center: &Vec3, wanted: usize) -> f64 {
+    let latitude = center[2].clamp(-1.0, 1.0).asin().to_degrees();
+    let longitude = center[1].atan2(center[0]).to_degrees();
+    let density = plan.inner.pyramid.density_near(latitude, longitude);
+    if density <= 0.0 {
+        return 5_000.0;
+    }
+    let area = CANDIDATES_PER_MATCH * wanted as f64 / density;
+    (area / std::f64::consts::PI).sqrt().clamp(FIRST_RING_M, 50_000.0)
+}
+
 /// Ring candidates put in order at a time.
 const RING_BATCH: usize = 64;
 
@@ -703,11 +719,12 @@ fn expanding<'a>(
     plan: &Plan<'a>,
     center: Vec3,
     max_chord2: f64,
+    wanted: usize,
     mut enough: impl FnMut(&[Match<'a>]) -> bool,
 ) -> Vec<Match<'a>> {
     let mut matches: Vec<Match<'a>> = Vec::new();
     let mut inner_chord2 = -1.0;
-    let mut radius_m = FIRST_RING_M;
+    let mut radius_m = first_ring_m(plan, &center, wanted);
     let mut ring: Vec<(f64, u32)> = Vec::new();
     let mut last_match = f64::NEG_INFINITY;
     let mut satisfied = false;
@@ -767,7 +784,7 @@ fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'
     match *region {
         Region::Radius { center, chord2: limit } => {
             let mut after_cursor = 0;
-            let mut matches = expanding(plan, center, limit, |found| {
+            let mut matches = expanding(plan, center, limit, wanted, |found| {
                 if found.last().is_some_and(|m| is_after(m, m.key, after)) {
                     after_cursor += 1;
                 }
@@ -777,7 +794,7 @@ fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'
             matches
         }
         Region::Nearest { center, k } => {
-            let mut matches = expanding(plan, center, f64::INFINITY, |found| found.len() >= k);
+            let mut matches = expanding(plan, center, f64::INFINITY, k, |found| found.len() >= k);
             keep_nearest(&mut matches, k);
             matches.retain(|m| is_after(m, m.key, after));
             matches
