@@ -198,17 +198,24 @@ impl Pyramid {
         }
     }
 
-    /// Published locations per square metre around a point, from its zoom-10 cell (about 10 km
-    /// across); a cheap density estimate to size the first circle of a nearest-first search.
+    /// Published locations per square metre around a point, from its zoom-13 cell (about 1 km
+    /// across), or its zoom-10 cell (about 10 km) where the first holds too few to tell; a cheap
+    /// estimate to size the first circle of a nearest-first search.
     pub fn density_near(&self, latitude: f64, longitude: f64) -> f64 {
-        const ZOOM: u8 = 10;
-        let cell = cell_of(crate::sphere::mercator(latitude, longitude), ZOOM);
-        let count = self.get(ZOOM, cell).map_or(0, |cell| cell.count);
-        let cells_per_world = f64::from(1u32 << (u32::from(ZOOM) + CELL_BITS));
-        let width_m =
-            2.0 * std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M * latitude.to_radians().cos().max(0.01)
-                / cells_per_world;
-        f64::from(count) / (width_m * width_m)
+        let position = crate::sphere::mercator(latitude, longitude);
+        let mut density = 0.0;
+        for zoom in [13u8, 10] {
+            let count = self.get(zoom, cell_of(position, zoom)).map_or(0, |cell| cell.count);
+            let cells_per_world = f64::from(1u32 << (u32::from(zoom) + CELL_BITS));
+            let width_m =
+                2.0 * std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M * latitude.to_radians().cos().max(0.01)
+                    / cells_per_world;
+            density = f64::from(count) / (width_m * width_m);
+            if count >= 8 {
+                break;
+            }
+        }
+        density
     }
 
     fn get(&self, zoom: u8, cell: (u32, u32)) -> Option<&Cell> {

@@ -688,8 +688,8 @@ fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
     after.is_none_or(|p| compare((m.sort_key, key), (p.sort_key, &p.location_key)) == Ordering::Greater)
 }
 
-/// First probe radius of a nearest-first search; each miss doubles it.
-const FIRST_RING_M: f64 = 250.0;
+/// Smallest first circle of a nearest-first search; each circle that falls short doubles it.
+const FIRST_RING_M: f64 = 50.0;
 /// First circles are sized to hold about this many candidates per wanted match.
 const CANDIDATES_PER_MATCH: f64 = 3.0;
 
@@ -725,7 +725,7 @@ fn expanding<'a>(
     let mut matches: Vec<Match<'a>> = Vec::new();
     let mut inner_chord2 = -1.0;
     let mut radius_m = first_ring_m(plan, &center, wanted);
-    let mut ring: Vec<(f64, u32)> = Vec::new();
+    let mut ring: Vec<(f64, u32)> = Vec::with_capacity(256);
     let mut last_match = f64::NEG_INFINITY;
     let mut satisfied = false;
     loop {
