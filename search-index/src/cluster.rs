@@ -190,6 +190,24 @@ impl Pyramid {
         }
     }
 
+    /// Highest power and how many locations have it, from the four child cells; `None` at the
+    /// deepest level, which has no children.
+    pub fn max_power_of_children(&self, zoom: u8, cell: (u32, u32)) -> Option<(f32, u32)> {
+        if zoom >= PYRAMID_MAX_ZOOM {
+            return None;
+        }
+        let mut best = (0.0f32, 0u32);
+        for (dx, dy) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let Some(child) = self.get(zoom + 1, (cell.0 * 2 + dx, cell.1 * 2 + dy)) else { continue };
+            if child.max_power > best.0 {
+                best = (child.max_power, child.max_power_count);
+            } else if child.max_power == best.0 {
+                best.1 += child.max_power_count;
+            }
+        }
+        Some(best)
+    }
+
     pub fn adjust_available(&self, record: &LocationRecord, delta: i32) {
         for index in record.cells {
             if let Some(cell) = self.cells.get(index as usize) {

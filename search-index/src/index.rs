@@ -235,8 +235,14 @@ impl Inner {
         self.text.remove(slot);
         if record.publish {
             let stale = self.pyramid.remove(slot, &record);
-            for (zoom, cell) in stale {
-                let power = self.max_power_in_cell(zoom, cell);
+            // Deepest first (the list is by zoom): the deepest cell is recomputed from its few
+            // locations, every coarser one from its four children, so no removal ever scans a
+            // continent under the lock.
+            for (zoom, cell) in stale.into_iter().rev() {
+                let power = match self.pyramid.max_power_of_children(zoom, cell) {
+                    Some(power) => power,
+                    None => self.max_power_in_cell(zoom, cell),
+                };
                 self.pyramid.set_max_power(zoom, cell, power);
             }
         } else {
