@@ -423,7 +423,10 @@ impl SearchIndex {
             inner.live_records().map(|(slot, record)| GeoEntry::new(record.unit_vector(), slot)).collect();
         inner.rtree = RTree::bulk_load_with_params(entries);
         let report = BulkLoadReport { locations: inner.stats.locations, evses: inner.stats.evses, rejected };
-        *self.inner.write() = inner;
+        // Swap under the lock, free the old content after it: dropping a million records takes
+        // longer than readers should wait.
+        let old = std::mem::replace(&mut *self.inner.write(), inner);
+        drop(old);
         self.mark_ready();
         report
     }
