@@ -10,3 +10,4 @@ mod common;
 mod concurrency;
 mod ocpi_feeds;
 mod properties;
+mod status_replay;
