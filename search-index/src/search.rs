@@ -2,10 +2,12 @@
 //!
 //! Candidates come from the most selective source available: an exact EVSE or location id, the
 //! text postings, or the geographic area; the rest of the query is checked per candidate against
-//! the compact record. Distance-ordered radius and nearest queries without counts walk the R-tree
-//! nearest-first and stop as soon as a page is full, which keeps the common "chargers around me"
-//! query in microseconds however dense the city. Everything else collects all matches (needed for
-//! counts anyway) and selects one page by (sort key, location key), the same key the cursor holds.
+//! the compact record, after a dense per-slot summary has ruled out what it can without touching
+//! the record. Distance-ordered radius and nearest queries without counts search growing circles
+//! nearest-first (the first one sized from the local density) and stop as soon as a page is full,
+//! which keeps the common "chargers around me" query in microseconds however dense the city.
+//! Everything else collects all matches (needed for counts anyway) and selects one page by
+//! (sort key, location key), the same key the cursor holds.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
