@@ -87,8 +87,44 @@ pub struct ConnectorRecord {
     pub tariff_ids: Box<[Arc<str>]>,
 }
 
+/// An EVSE uid, kept inside the EVSE record when short (nearly all are), so a status update
+/// compares it without following a pointer to another cache line.
+pub enum Uid {
+    Inline { len: u8, bytes: [u8; Uid::INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Uid {
+    const INLINE: usize = 22;
+
+    pub fn new(value: &str) -> Self {
+        if value.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..value.len()].copy_from_slice(value.as_bytes());
+            Uid::Inline { len: value.len() as u8, bytes }
+        } else {
+            Uid::Shared(Arc::from(value))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Built from a &str above, so always valid UTF-8.
+            Uid::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Uid::Shared(shared) => shared,
+        }
+    }
+
+    fn eq_ignore_ascii_case(&self, other: &str) -> bool {
+        match self {
+            Uid::Inline { len, bytes } => bytes[..usize::from(*len)].eq_ignore_ascii_case(other.as_bytes()),
+            Uid::Shared(shared) => shared.eq_ignore_ascii_case(other),
+        }
+    }
+}
+
 pub struct EvseRecord {
-    pub uid: Arc<str>,
+    pub uid: Uid,
     /// Hash of the upper-case uid: status updates compare it before reading the uid's text.
     pub uid_hash: u32,
     pub evse_id: Option<Box<str>>,
@@ -200,7 +236,7 @@ impl LocationRecord {
                 available += 1;
             }
             evses.push(EvseRecord {
-                uid: Arc::from(evse.uid.as_str()),
+                uid: Uid::new(evse.uid.as_str()),
                 uid_hash: uid_hash(evse.uid.as_str()),
                 evse_id: evse.evse_id.as_deref().map(Box::from),
                 status: AtomicU8::new(status),
@@ -382,7 +418,7 @@ pub struct EvseView<'a> {
 
 impl<'a> EvseView<'a> {
     pub fn uid(&self) -> &'a str {
-        &self.evse.uid
+        self.evse.uid.as_str()
     }
 
     pub fn status(&self) -> EvseStatus {
