@@ -203,19 +203,20 @@ impl CompiledFilters {
     /// False when the location's static summary already rules it out (never false for a match).
     /// Facets ignore the standard and power filters, so this is skipped when counting them.
     fn may_match(&self, hot: &Hot) -> bool {
-        if !self.counts_facets && self.connector_filter {
-            if self.standards != 0 && hot.standards & self.standards == 0 {
-                return false;
-            }
-            if hot.max_power_kw < self.min_kw {
-                return false;
-            }
+        if !self.counts_facets && !self.connectors_may_match(hot) {
+            return false;
         }
         match self.current {
             Some(Current::Dc) => hot.has_dc,
             Some(Current::Ac) => hot.has_ac,
             None => true,
         }
+    }
+
+    /// The standard and power part of [`may_match`](Self::may_match).
+    fn connectors_may_match(&self, hot: &Hot) -> bool {
+        !self.connector_filter
+            || ((self.standards == 0 || hot.standards & self.standards != 0) && hot.max_power_kw >= self.min_kw)
     }
 
     pub fn matches(&self, record: &LocationRecord) -> bool {
@@ -390,9 +391,8 @@ impl<'a> Plan<'a> {
         geo: Option<Placement>,
         for_facets: &mut Option<&mut FacetCounter>,
     ) -> Option<Match<'a>> {
-        if let Some(hot) = self.inner.hot.get(slot as usize)
-            && !self.filters.may_match(hot)
-        {
+        let hot = self.inner.hot.get(slot as usize);
+        if hot.is_some_and(|hot| !self.filters.may_match(hot)) {
             return None;
         }
         let record = self.inner.record(slot)?;
@@ -436,6 +436,9 @@ impl<'a> Plan<'a> {
             && self.filters.evses_match(record, false)
         {
             counter.add(record);
+        }
+        if self.filters.counts_facets && hot.is_some_and(|hot| !self.filters.connectors_may_match(hot)) {
+            return None;
         }
         if !self.filters.evses_match(record, true) {
             return None;
