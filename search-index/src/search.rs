@@ -15,14 +15,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use emsp_domain::opening_hours::is_open_at;
 use emsp_domain::{ConnectorStandard, GeoPoint};
-use rstar::AABB;
+use rstar::{AABB, SelectionFunction};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::cursor::Position;
 use crate::error::SearchError;
 use crate::hash::FxHashMap;
-use crate::index::{Hot, Inner, SearchIndex, normalize_evse_id};
+use crate::index::{GeoEntry, Hot, Inner, SearchIndex, normalize_evse_id};
 use crate::query::{
     Area, Current, Facets, Filters, MAX_CORRIDOR_DISTANCE_M, MAX_PAGE_SIZE, MAX_RADIUS_M, MAX_ROUTE_M, MAX_VERTICES,
     OpenAt, PowerBand, PriceOracle, Route, SearchHit, SearchPage, SearchQuery, SortBy,
@@ -31,7 +31,7 @@ use crate::record::{
     AVAILABLE, LocationRecord, LocationView, REMOVED, capability_bit, connector_bit, facility_bit, standard_bit,
 };
 use crate::sphere::{
-    LonLatBox, Segment, Vec3, check_point, chord2, chord2_to_m, decode_polyline, m_to_chord2, polygon_contains,
+    LonLatBox, Segment, Vec3, check_point, chord2, chord2_to_m, decode_polyline, dot, m_to_chord2, polygon_contains,
     route_segments, split_box, unit_vector,
 };
 use crate::text::TextQuery;
@@ -309,6 +309,38 @@ fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
     })
 }
 
+/// The R-tree probe of one corridor segment: inside a sphere around the segment and inside the slab
+/// around its great-circle plane. Pruning whole nodes by the slab, not only by the sphere, keeps a
+/// probe to about the corridor's own area instead of a disk several times larger.
+struct Capsule {
+    mid: Vec3,
+    reach: f64,
+    normal: Option<Vec3>,
+    sin_reach: f64,
+}
+
+impl SelectionFunction<GeoEntry> for Capsule {
+    fn should_unpack_parent(&self, envelope: &AABB<[f64; 3]>) -> bool {
+        if envelope.distance_2(&self.mid) > self.reach {
+            return false;
+        }
+        let Some(n) = self.normal else { return true };
+        let (low, high) = (envelope.lower(), envelope.upper());
+        let mut centre = 0.0;
+        let mut spread = 0.0;
+        for axis in 0..3 {
+            centre += n[axis] * (low[axis] + high[axis]) / 2.0;
+            spread += n[axis].abs() * (high[axis] - low[axis]) / 2.0;
+        }
+        centre - spread <= self.sin_reach + 1e-12 && centre + spread >= -self.sin_reach - 1e-12
+    }
+
+    fn should_unpack_leaf(&self, leaf: &GeoEntry) -> bool {
+        let p = leaf.geom();
+        chord2(&self.mid, p) <= self.reach && self.normal.is_none_or(|n| dot(p, &n).abs() <= self.sin_reach + 1e-12)
+    }
+}
+
 /// Distance from the origin or route, and position along the route, when a source knows them.
 type Placement = (f64, Option<f64>);
 
@@ -517,10 +549,8 @@ impl<'a> Plan<'a> {
                     }
                     let mid = [mid[0] / length, mid[1] / length, mid[2] / length];
                     let reach = m_to_chord2(segment.length_m / 2.0 + max_distance_m + 1.0);
-                    for entry in rtree.locate_within_distance(mid, reach) {
-                        if !segment.may_reach(entry.geom(), sin_reach) {
-                            continue;
-                        }
+                    let capsule = Capsule { mid, reach, normal: segment.normal(), sin_reach };
+                    for entry in rtree.locate_with_selection_function(capsule) {
                         let (distance, position) = segment.distance_and_offset(entry.geom());
                         if distance > *max_distance_m {
                             continue;

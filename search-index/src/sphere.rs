@@ -237,11 +237,9 @@ impl Segment {
         Self { a, b, normal, start_m, length_m: angle(&a, &b) * EARTH_RADIUS_M }
     }
 
-    /// Whether `p` may lie within the distance whose sine (of the angle) is `sin_reach`: a point
-    /// farther than that from the segment's whole great circle is farther from the segment too.
-    /// One dot product, to skip the trigonometry for most candidates of a corridor probe.
-    pub fn may_reach(&self, p: &Vec3, sin_reach: f64) -> bool {
-        self.normal.is_none_or(|n| dot(p, &n).abs() <= sin_reach + 1e-12)
+    /// Unit normal of the segment's great-circle plane; `None` for a zero-length segment.
+    pub fn normal(&self) -> Option<Vec3> {
+        self.normal
     }
 
     /// Distance of `p` from the segment and the position of its closest point along the route.
