@@ -291,9 +291,13 @@ impl LocationRecord {
         crate::sphere::unit_vector(self.latitude, self.longitude)
     }
 
-    /// Moves the EVSE and connector lists to fresh allocations, so that records attached in
-    /// map order also have their lists next to each other in memory.
+    /// Moves the EVSE and connector lists and the record's own strings to fresh allocations, so
+    /// that records attached in map order also have these next to each other in memory.
     pub fn relocate(&mut self) {
+        // The strings a result card shows, too: a page of neighbours then reads neighbouring memory.
+        self.key = Arc::from(&*self.key);
+        self.name = self.name.as_deref().map(Arc::from);
+        self.address = Arc::from(&*self.address);
         let evses: Vec<EvseRecord> = std::mem::take(&mut self.evses).into_vec();
         let mut fresh = Vec::with_capacity(evses.len());
         fresh.extend(evses);
