@@ -227,11 +227,25 @@ impl CompiledFilters {
 /// The "where" of a query, validated and converted for the R-tree.
 enum Region {
     Everywhere,
-    Radius { center: Vec3, chord2: f64 },
-    Nearest { center: Vec3, k: usize },
+    Radius {
+        center: Vec3,
+        chord2: f64,
+    },
+    Nearest {
+        center: Vec3,
+        k: usize,
+    },
     Boxes(Vec<LonLatBox>),
-    Polygon { ring: Vec<GeoPoint>, bounds: LonLatBox },
-    Corridor { segments: Vec<Segment>, max_distance_m: f64 },
+    /// A ring with longitudes unwrapped to be continuous (they may pass 180 or -180), and the
+    /// boxes (split at the antimeridian) that hold it.
+    Polygon {
+        ring: Vec<GeoPoint>,
+        boxes: Vec<LonLatBox>,
+    },
+    Corridor {
+        segments: Vec<Segment>,
+        max_distance_m: f64,
+    },
 }
 
 fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
@@ -262,18 +276,46 @@ fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
             for point in ring {
                 check_point(point, "polygon vertex")?;
             }
-            let fold =
-                |pick: fn(&GeoPoint) -> f64, init: f64, f: fn(f64, f64) -> f64| ring.iter().map(pick).fold(init, f);
-            let bounds = LonLatBox {
-                south: fold(|p| p.latitude, 90.0, f64::min),
-                west: fold(|p| p.longitude, 180.0, f64::min),
-                north: fold(|p| p.latitude, -90.0, f64::max),
-                east: fold(|p| p.longitude, -180.0, f64::max),
+            // An edge spanning more than 180 degrees of longitude is taken to cross the
+            // antimeridian, as on a map: unwrap the longitudes so the ring is continuous.
+            let mut unwrapped: Vec<GeoPoint> = Vec::with_capacity(ring.len());
+            for point in ring {
+                let longitude = match unwrapped.last() {
+                    None => point.longitude,
+                    Some(previous) => {
+                        let mut step = point.longitude - previous.longitude.rem_euclid(360.0);
+                        step = (step + 540.0).rem_euclid(360.0) - 180.0;
+                        previous.longitude + step
+                    }
+                };
+                unwrapped.push(GeoPoint { latitude: point.latitude, longitude });
+            }
+            let fold = |pick: fn(&GeoPoint) -> f64, init: f64, f: fn(f64, f64) -> f64| {
+                unwrapped.iter().map(pick).fold(init, f)
             };
-            if bounds.south == bounds.north || bounds.west == bounds.east {
+            let (south, north) = (fold(|p| p.latitude, 90.0, f64::min), fold(|p| p.latitude, -90.0, f64::max));
+            let (west, east) =
+                (fold(|p| p.longitude, f64::INFINITY, f64::min), fold(|p| p.longitude, f64::NEG_INFINITY, f64::max));
+            if south == north || west == east {
                 return Err(SearchError::InvalidPolygon("it has no area"));
             }
-            Region::Polygon { ring: ring.clone(), bounds }
+            if east - west >= 360.0 {
+                return Err(SearchError::InvalidPolygon("it wraps around the globe"));
+            }
+            let boxes = if west < -180.0 {
+                vec![
+                    LonLatBox { south, west: west + 360.0, north, east: 180.0 },
+                    LonLatBox { south, west: -180.0, north, east },
+                ]
+            } else if east > 180.0 {
+                vec![
+                    LonLatBox { south, west, north, east: 180.0 },
+                    LonLatBox { south, west: -180.0, north, east: east - 360.0 },
+                ]
+            } else {
+                vec![LonLatBox { south, west, north, east }]
+            };
+            Region::Polygon { ring: unwrapped, boxes }
         }
         Area::Corridor { route, max_distance_m } => {
             if !max_distance_m.is_finite() || *max_distance_m <= 0.0 || *max_distance_m > MAX_CORRIDOR_DISTANCE_M {
@@ -497,9 +539,14 @@ impl<'a> Plan<'a> {
             Region::Boxes(boxes) => {
                 boxes.iter().any(|b| b.contains(record.latitude, record.longitude)).then_some((from_origin, None))
             }
-            Region::Polygon { ring, bounds } => (bounds.contains(record.latitude, record.longitude)
-                && polygon_contains(ring, record.latitude, record.longitude))
-            .then_some((from_origin, None)),
+            Region::Polygon { ring, boxes } => {
+                let (latitude, longitude) = (record.latitude, record.longitude);
+                let inside = boxes.iter().any(|b| b.contains(latitude, longitude))
+                    && [longitude, longitude + 360.0, longitude - 360.0]
+                        .into_iter()
+                        .any(|lon| polygon_contains(ring, latitude, lon));
+                inside.then_some((from_origin, None))
+            }
             Region::Corridor { segments, max_distance_m } => {
                 let best = segments
                     .iter()
@@ -524,7 +571,7 @@ impl<'a> Plan<'a> {
                     (entry.data, Some((distance, None)))
                 })
                 .collect(),
-            Region::Boxes(boxes) => {
+            Region::Boxes(boxes) | Region::Polygon { boxes, .. } => {
                 let mut out = Vec::new();
                 for area in boxes {
                     let (low, high) = area.enclosing_3d();
@@ -532,11 +579,12 @@ impl<'a> Plan<'a> {
                         rtree.locate_in_envelope(&AABB::from_corners(low, high)).map(|entry| (entry.data, None)),
                     );
                 }
+                if boxes.len() > 1 {
+                    // A point on the antimeridian itself lies in both halves.
+                    out.sort_unstable_by_key(|(slot, _)| *slot);
+                    out.dedup_by_key(|(slot, _)| *slot);
+                }
                 out
-            }
-            Region::Polygon { bounds, .. } => {
-                let (low, high) = bounds.enclosing_3d();
-                rtree.locate_in_envelope(&AABB::from_corners(low, high)).map(|entry| (entry.data, None)).collect()
             }
             Region::Corridor { segments, max_distance_m } => {
                 let mut best: FxHashMap<u32, (f64, f64)> = FxHashMap::default();
