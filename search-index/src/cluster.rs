@@ -379,11 +379,15 @@ impl Inner {
                 }
             }
         } else {
-            for area in &boxes {
+            for (index, area) in boxes.iter().enumerate() {
                 let (low, high) = area.enclosing_3d();
                 for entry in self.rtree.locate_in_envelope(&AABB::from_corners(low, high)) {
                     let Some(record) = self.record(entry.data) else { continue };
                     if !area.contains(record.latitude, record.longitude) || !record.visible_to(&query.viewer) {
+                        continue;
+                    }
+                    // A location on the antimeridian lies in both halves of a split box.
+                    if index > 0 && boxes[0].contains(record.latitude, record.longitude) {
                         continue;
                     }
                     if filters.as_ref().is_some_and(|f| !f.matches(record)) {
