@@ -77,6 +77,21 @@ fn cell_box(zoom: u8, cell: (u32, u32)) -> LonLatBox {
     }
 }
 
+/// The ranges of cell columns and rows of `zoom` that a box touches.
+fn cell_ranges(area: &LonLatBox, zoom: u8) -> (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) {
+    let north_west = cell_of(crate::sphere::mercator(area.north, area.west), zoom);
+    let south_east = cell_of(crate::sphere::mercator(area.south, area.east), zoom);
+    (north_west.0..=south_east.0, north_west.1..=south_east.1)
+}
+
+/// A lon/lat box covering every cell of `zoom` that a box touches.
+fn whole_cells(area: &LonLatBox, zoom: u8) -> LonLatBox {
+    let (x_range, y_range) = cell_ranges(area, zoom);
+    let north_west = cell_box(zoom, (*x_range.start(), *y_range.start()));
+    let south_east = cell_box(zoom, (*x_range.end(), *y_range.end()));
+    LonLatBox { south: south_east.south, west: north_west.west, north: north_west.north, east: south_east.east }
+}
+
 #[derive(Default)]
 struct Cell {
     count: u32,
@@ -372,28 +387,32 @@ impl Inner {
             }
             for slot in &self.unpublished {
                 let Some(record) = self.record(*slot) else { continue };
-                if record.visible_to(&query.viewer)
-                    && boxes.iter().any(|area| area.contains(record.latitude, record.longitude))
-                {
-                    cells.entry(cell_of(record.mercator, zoom)).or_default().add(*slot, record, false);
+                let cell = cell_of(record.mercator, zoom);
+                let in_view = boxes.iter().any(|area| {
+                    let (x_range, y_range) = cell_ranges(area, zoom);
+                    x_range.contains(&cell.0) && y_range.contains(&cell.1)
+                });
+                if in_view && record.visible_to(&query.viewer) {
+                    cells.entry(cell).or_default().add(*slot, record, false);
                 }
             }
         } else {
-            for (index, area) in boxes.iter().enumerate() {
-                let (low, high) = area.enclosing_3d();
+            // Whole cells, as the pyramid counts them: a cell at the edge of the view shows all of
+            // its locations, not only those inside the view. The halves of a split view cover
+            // disjoint cell ranges, so no location is counted twice.
+            for area in &boxes {
+                let (x_range, y_range) = cell_ranges(area, zoom);
+                let (low, high) = whole_cells(area, zoom).enclosing_3d();
                 for entry in self.rtree.locate_in_envelope(&AABB::from_corners(low, high)) {
                     let Some(record) = self.record(entry.data) else { continue };
-                    if !area.contains(record.latitude, record.longitude) || !record.visible_to(&query.viewer) {
-                        continue;
-                    }
-                    // A location on the antimeridian lies in both halves of a split box.
-                    if index > 0 && boxes[0].contains(record.latitude, record.longitude) {
+                    let cell = cell_of(record.mercator, zoom);
+                    if !x_range.contains(&cell.0) || !y_range.contains(&cell.1) || !record.visible_to(&query.viewer) {
                         continue;
                     }
                     if filters.as_ref().is_some_and(|f| !f.matches(record)) {
                         continue;
                     }
-                    cells.entry(cell_of(record.mercator, zoom)).or_default().add(entry.data, record, true);
+                    cells.entry(cell).or_default().add(entry.data, record, true);
                 }
             }
         }
@@ -426,10 +445,8 @@ impl Inner {
 
     fn pyramid_cells(&self, zoom: u8, area: &LonLatBox, out: &mut HashMap<(u32, u32), Agg>) {
         let Some(level) = self.pyramid.levels.get(usize::from(zoom)) else { return };
-        let north_west = cell_of(crate::sphere::mercator(area.north, area.west), zoom);
-        let south_east = cell_of(crate::sphere::mercator(area.south, area.east), zoom);
-        let (x_range, y_range) = (north_west.0..=south_east.0, north_west.1..=south_east.1);
-        let span = u64::from(south_east.0 - north_west.0 + 1) * u64::from(south_east.1 - north_west.1 + 1);
+        let (x_range, y_range) = cell_ranges(area, zoom);
+        let span = u64::from(x_range.end() - x_range.start() + 1) * u64::from(y_range.end() - y_range.start() + 1);
         let cells = &self.pyramid.cells;
         let mut take = |position: (u32, u32), index: u32| {
             let Some(cell) = cells.get(index as usize) else { return };
