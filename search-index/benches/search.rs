@@ -158,12 +158,19 @@ fn benches(c: &mut Criterion) {
         ..SearchQuery::default()
     };
     c.bench_function("corridor_500km_2km", |b| b.iter(|| index.search(&corridor, None).unwrap()));
-    let mut i = 0usize;
+    let updates: Vec<(String, String, EvseStatus)> = (0..100_000)
+        .map(|n| {
+            let i = (n * 7919) % locations.len();
+            let status = if n % 2 == 0 { EvseStatus::Available } else { EvseStatus::Charging };
+            (format!("NL*BEN*L{i}"), format!("E{i}-0"), status)
+        })
+        .collect();
+    let mut n = 0usize;
     c.bench_function("status_update", |b| {
         b.iter(|| {
-            i = (i + 7919) % locations.len();
-            let status = if i.is_multiple_of(2) { EvseStatus::Available } else { EvseStatus::Charging };
-            index.set_evse_status(&format!("NL*BEN*L{i}"), &format!("E{i}-0"), &status).unwrap()
+            n = (n + 1) % updates.len();
+            let (key, uid, status) = &updates[n];
+            index.set_evse_status(key, uid, status).unwrap()
         })
     });
 }

@@ -8,10 +8,12 @@
 //! order and must be rebuilt when a location changes; grid cells are updated in place. For zooms
 //! 0..=[`PYRAMID_MAX_ZOOM`] the index keeps a precomputed pyramid of cell aggregates (count, EVSEs,
 //! centroid sums, highest power, available EVSEs as atomics that status changes adjust), so a map of
-//! Europe at zoom 5 reads a few hundred cells instead of a million points. Deeper zooms cover small
-//! areas, so they are computed from the R-tree on demand; filtered maps are too, as a pyramid cannot
-//! know every filter combination. The price is grid artefacts (two close locations on both sides of
-//! a cell border are not merged), acceptable for a charger map.
+//! Europe at zoom 5 reads a few hundred cells instead of a million points. The pyramid stops at
+//! zoom 14 (cells of about 400 m), where a million EVSEs cost about 60 bytes each in cells; deeper
+//! views hold few locations, so the R-tree answers them quickly. Filtered maps are computed from
+//! the R-tree on demand, as a pyramid cannot know every filter combination. The price of a grid is
+//! artefacts (two close locations on both sides of a cell border are not merged), acceptable for a
+//! charger map.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -21,6 +23,7 @@ use emsp_domain::GeoPoint;
 use rstar::AABB;
 
 use crate::error::SearchError;
+use crate::hash::FxHashMap;
 use crate::index::{Inner, SearchIndex};
 use crate::query::{Filters, MAX_PAGE_SIZE, Viewer};
 use crate::record::{LocationRecord, LocationSummary};
@@ -28,7 +31,7 @@ use crate::search::CompiledFilters;
 use crate::sphere::{LonLatBox, split_box, unmercator};
 
 /// Deepest zoom kept precomputed.
-pub const PYRAMID_MAX_ZOOM: u8 = 10;
+pub const PYRAMID_MAX_ZOOM: u8 = 14;
 /// Deepest zoom a map asks for.
 pub const MAX_ZOOM: u8 = 20;
 const CELL_BITS: u32 = 2;
@@ -74,6 +77,21 @@ fn cell_box(zoom: u8, cell: (u32, u32)) -> LonLatBox {
     }
 }
 
+/// The ranges of cell columns and rows of `zoom` that a box touches.
+fn cell_ranges(area: &LonLatBox, zoom: u8) -> (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u32>) {
+    let north_west = cell_of(crate::sphere::mercator(area.north, area.west), zoom);
+    let south_east = cell_of(crate::sphere::mercator(area.south, area.east), zoom);
+    (north_west.0..=south_east.0, north_west.1..=south_east.1)
+}
+
+/// A lon/lat box covering every cell of `zoom` that a box touches.
+fn whole_cells(area: &LonLatBox, zoom: u8) -> LonLatBox {
+    let (x_range, y_range) = cell_ranges(area, zoom);
+    let north_west = cell_box(zoom, (*x_range.start(), *y_range.start()));
+    let south_east = cell_box(zoom, (*x_range.end(), *y_range.end()));
+    LonLatBox { south: south_east.south, west: north_west.west, north: north_west.north, east: south_east.east }
+}
+
 #[derive(Default)]
 struct Cell {
     count: u32,
@@ -87,23 +105,53 @@ struct Cell {
     slot_xor: u32,
 }
 
+/// Levels of the pyramid.
+pub(crate) const LEVELS: usize = PYRAMID_MAX_ZOOM as usize + 1;
+/// A record's cell index when it is not in the pyramid.
+pub(crate) const NO_CELL: u32 = u32::MAX;
+
 /// Precomputed cell aggregates of published locations for zooms 0..=PYRAMID_MAX_ZOOM.
+///
+/// Cells live in one slab; each level maps a cell position to its slab index, and each record
+/// keeps the indices of its cells, so a status change adjusts its cells' atomics without hashing.
 pub(crate) struct Pyramid {
-    levels: Vec<HashMap<u64, Cell>>,
+    levels: Vec<FxHashMap<u64, u32>>,
+    cells: Vec<Cell>,
+    free: Vec<u32>,
 }
 
 impl Default for Pyramid {
     fn default() -> Self {
-        Self { levels: (0..=PYRAMID_MAX_ZOOM).map(|_| HashMap::new()).collect() }
+        Self { levels: (0..LEVELS).map(|_| FxHashMap::default()).collect(), cells: Vec::new(), free: Vec::new() }
     }
 }
 
 impl Pyramid {
-    pub fn add(&mut self, slot: u32, record: &LocationRecord) {
+    /// Adds a location and records its cell indices in it.
+    pub fn add(&mut self, slot: u32, record: &mut LocationRecord) {
         let evses = record.total_evses();
         let available = record.available() as i32;
-        for (zoom, level) in self.levels.iter_mut().enumerate() {
-            let cell = level.entry(cell_key(cell_of(record.mercator, zoom as u8))).or_default();
+        for zoom in 0..LEVELS {
+            let key = cell_key(cell_of(record.mercator, zoom as u8));
+            let index = match self.levels[zoom].get(&key) {
+                Some(index) => *index,
+                None => {
+                    let index = match self.free.pop() {
+                        Some(index) => {
+                            self.cells[index as usize] = Cell::default();
+                            index
+                        }
+                        None => {
+                            self.cells.push(Cell::default());
+                            (self.cells.len() - 1) as u32
+                        }
+                    };
+                    self.levels[zoom].insert(key, index);
+                    index
+                }
+            };
+            record.cells[zoom] = index;
+            let cell = &mut self.cells[index as usize];
             cell.count += 1;
             cell.evses += evses;
             *cell.available.get_mut() += available;
@@ -124,13 +172,14 @@ impl Pyramid {
         let evses = record.total_evses();
         let available = record.available() as i32;
         let mut stale = Vec::new();
-        for (zoom, level) in self.levels.iter_mut().enumerate() {
+        for zoom in 0..LEVELS {
+            let index = record.cells[zoom];
+            let Some(cell) = self.cells.get_mut(index as usize) else { continue };
             let position = cell_of(record.mercator, zoom as u8);
-            let key = cell_key(position);
-            let Some(cell) = level.get_mut(&key) else { continue };
             cell.count = cell.count.saturating_sub(1);
             if cell.count == 0 {
-                level.remove(&key);
+                self.levels[zoom].remove(&cell_key(position));
+                self.free.push(index);
                 continue;
             }
             cell.evses = cell.evses.saturating_sub(evses);
@@ -149,22 +198,62 @@ impl Pyramid {
     }
 
     pub fn set_max_power(&mut self, zoom: u8, cell: (u32, u32), (power, count): (f32, u32)) {
-        if let Some(cell) = self.levels.get_mut(usize::from(zoom)).and_then(|level| level.get_mut(&cell_key(cell))) {
+        let index = self.levels.get(usize::from(zoom)).and_then(|level| level.get(&cell_key(cell)));
+        if let Some(cell) = index.and_then(|index| self.cells.get_mut(*index as usize)) {
             cell.max_power = power;
             cell.max_power_count = count;
         }
     }
 
+    /// Highest power and how many locations have it, from the four child cells; `None` at the
+    /// deepest level, which has no children.
+    pub fn max_power_of_children(&self, zoom: u8, cell: (u32, u32)) -> Option<(f32, u32)> {
+        if zoom >= PYRAMID_MAX_ZOOM {
+            return None;
+        }
+        let mut best = (0.0f32, 0u32);
+        for (dx, dy) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let Some(child) = self.get(zoom + 1, (cell.0 * 2 + dx, cell.1 * 2 + dy)) else { continue };
+            if child.max_power > best.0 {
+                best = (child.max_power, child.max_power_count);
+            } else if child.max_power == best.0 {
+                best.1 += child.max_power_count;
+            }
+        }
+        Some(best)
+    }
+
     pub fn adjust_available(&self, record: &LocationRecord, delta: i32) {
-        for (zoom, level) in self.levels.iter().enumerate() {
-            if let Some(cell) = level.get(&cell_key(cell_of(record.mercator, zoom as u8))) {
+        for index in record.cells {
+            if let Some(cell) = self.cells.get(index as usize) {
                 cell.available.fetch_add(delta, Ordering::Relaxed);
             }
         }
     }
 
+    /// Published locations per square metre around a point, from its zoom-13 cell (about 1 km
+    /// across), or its zoom-10 cell (about 10 km) where the first holds too few to tell; a cheap
+    /// estimate to size the first circle of a nearest-first search.
+    pub fn density_near(&self, latitude: f64, longitude: f64) -> f64 {
+        let position = crate::sphere::mercator(latitude, longitude);
+        let mut density = 0.0;
+        for zoom in [13u8, 10] {
+            let count = self.get(zoom, cell_of(position, zoom)).map_or(0, |cell| cell.count);
+            let cells_per_world = f64::from(1u32 << (u32::from(zoom) + CELL_BITS));
+            let width_m =
+                2.0 * std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M * latitude.to_radians().cos().max(0.01)
+                    / cells_per_world;
+            density = f64::from(count) / (width_m * width_m);
+            if count >= 8 {
+                break;
+            }
+        }
+        density
+    }
+
     fn get(&self, zoom: u8, cell: (u32, u32)) -> Option<&Cell> {
-        self.levels.get(usize::from(zoom))?.get(&cell_key(cell))
+        let index = self.levels.get(usize::from(zoom))?.get(&cell_key(cell))?;
+        self.cells.get(*index as usize)
     }
 }
 
@@ -177,7 +266,7 @@ pub struct ClusterQuery {
     pub east: f64,
     /// 0..=20.
     pub zoom: u8,
-    /// `None`: every visible location (served from the precomputed pyramid up to zoom 10).
+    /// `None`: every visible location (served from the precomputed pyramid up to zoom 14).
     pub filters: Option<Filters>,
     pub viewer: Viewer,
 }
@@ -298,24 +387,32 @@ impl Inner {
             }
             for slot in &self.unpublished {
                 let Some(record) = self.record(*slot) else { continue };
-                if record.visible_to(&query.viewer)
-                    && boxes.iter().any(|area| area.contains(record.latitude, record.longitude))
-                {
-                    cells.entry(cell_of(record.mercator, zoom)).or_default().add(*slot, record, false);
+                let cell = cell_of(record.mercator, zoom);
+                let in_view = boxes.iter().any(|area| {
+                    let (x_range, y_range) = cell_ranges(area, zoom);
+                    x_range.contains(&cell.0) && y_range.contains(&cell.1)
+                });
+                if in_view && record.visible_to(&query.viewer) {
+                    cells.entry(cell).or_default().add(*slot, record, false);
                 }
             }
         } else {
+            // Whole cells, as the pyramid counts them: a cell at the edge of the view shows all of
+            // its locations, not only those inside the view. The halves of a split view cover
+            // disjoint cell ranges, so no location is counted twice.
             for area in &boxes {
-                let (low, high) = area.enclosing_3d();
+                let (x_range, y_range) = cell_ranges(area, zoom);
+                let (low, high) = whole_cells(area, zoom).enclosing_3d();
                 for entry in self.rtree.locate_in_envelope(&AABB::from_corners(low, high)) {
                     let Some(record) = self.record(entry.data) else { continue };
-                    if !area.contains(record.latitude, record.longitude) || !record.visible_to(&query.viewer) {
+                    let cell = cell_of(record.mercator, zoom);
+                    if !x_range.contains(&cell.0) || !y_range.contains(&cell.1) || !record.visible_to(&query.viewer) {
                         continue;
                     }
                     if filters.as_ref().is_some_and(|f| !f.matches(record)) {
                         continue;
                     }
-                    cells.entry(cell_of(record.mercator, zoom)).or_default().add(entry.data, record, true);
+                    cells.entry(cell).or_default().add(entry.data, record, true);
                 }
             }
         }
@@ -348,11 +445,11 @@ impl Inner {
 
     fn pyramid_cells(&self, zoom: u8, area: &LonLatBox, out: &mut HashMap<(u32, u32), Agg>) {
         let Some(level) = self.pyramid.levels.get(usize::from(zoom)) else { return };
-        let north_west = cell_of(crate::sphere::mercator(area.north, area.west), zoom);
-        let south_east = cell_of(crate::sphere::mercator(area.south, area.east), zoom);
-        let (x_range, y_range) = (north_west.0..=south_east.0, north_west.1..=south_east.1);
-        let span = u64::from(south_east.0 - north_west.0 + 1) * u64::from(south_east.1 - north_west.1 + 1);
-        let mut take = |position: (u32, u32), cell: &Cell| {
+        let (x_range, y_range) = cell_ranges(area, zoom);
+        let span = u64::from(x_range.end() - x_range.start() + 1) * u64::from(y_range.end() - y_range.start() + 1);
+        let cells = &self.pyramid.cells;
+        let mut take = |position: (u32, u32), index: u32| {
+            let Some(cell) = cells.get(index as usize) else { return };
             let agg = out.entry(position).or_default();
             agg.count += cell.count;
             agg.evses += cell.evses;
@@ -365,16 +462,16 @@ impl Inner {
         if span <= level.len() as u64 {
             for x in x_range {
                 for y in y_range.clone() {
-                    if let Some(cell) = level.get(&cell_key((x, y))) {
-                        take((x, y), cell);
+                    if let Some(index) = level.get(&cell_key((x, y))) {
+                        take((x, y), *index);
                     }
                 }
             }
         } else {
-            for (key, cell) in level {
+            for (key, index) in level {
                 let position = ((key >> 32) as u32, *key as u32);
                 if x_range.contains(&position.0) && y_range.contains(&position.1) {
-                    take(position, cell);
+                    take(position, *index);
                 }
             }
         }

@@ -6,6 +6,8 @@
 //! signature, cursors of another query fail the fingerprint, old ones expire. Replicas that share a
 //! secret accept each other's cursors.
 
+use std::fmt::Write as _;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -26,14 +28,26 @@ pub struct Position {
 
 /// Fingerprint of everything in a query that decides which hits come in which order.
 pub fn fingerprint(query: &SearchQuery) -> [u8; 8] {
-    let text = format!(
+    // The Debug text of the query parts is streamed into the hash rather than built as a String.
+    let mut hasher = HashWriter(Sha256::new());
+    let _ = write!(
+        hasher,
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         query.area, query.text, query.evse_id, query.location_id, query.filters, query.viewer, query.sort, query.origin
     );
-    let digest = Sha256::digest(text.as_bytes());
+    let digest = hasher.0.finalize();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
+}
+
+struct HashWriter(Sha256);
+
+impl std::fmt::Write for HashWriter {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.update(text.as_bytes());
+        Ok(())
+    }
 }
 
 pub struct CursorCodec {

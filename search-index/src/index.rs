@@ -15,17 +15,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use emsp_domain::{EvseStatus, Location, TariffId};
 use parking_lot::RwLock;
-use rstar::RTree;
 use rstar::primitives::GeomWithData;
+use rstar::{RStarInsertionStrategy, RTree, RTreeParams};
 
 use crate::cluster::Pyramid;
 use crate::cursor::CursorCodec;
 use crate::error::{ChangeError, RejectReason};
-use crate::record::{AVAILABLE, Interner, LocationRecord, status_code};
+use crate::hash::FxHashMap;
+use crate::record::{AVAILABLE, Interner, LocationRecord, connector_bit, status_code, uid_hash};
 use crate::text::TextIndex;
 
 /// An R-tree entry: a unit vector and the slot of its location.
 pub(crate) type GeoEntry = GeomWithData<[f64; 3], u32>;
+
+/// Wider nodes than rstar's default (6): range queries over dense cities touch fewer, fuller
+/// nodes, which matters more here than the slightly dearer inserts.
+pub(crate) struct TreeParams;
+
+impl RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 8;
+    const MAX_SIZE: usize = 24;
+    const REINSERTION_COUNT: usize = 6;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
 
 /// One change from the store's change feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,12 +84,17 @@ pub struct IndexStats {
 pub(crate) struct Inner {
     /// Slot -> record. Slots are never reused, so postings stay sorted by insertion.
     pub slots: Vec<Option<LocationRecord>>,
-    pub by_key: HashMap<Arc<str>, u32>,
+    pub by_key: FxHashMap<Arc<str>, u32>,
     /// Upper-case location id (the part after `CC*PID*`) -> slots.
     pub by_id: HashMap<Box<str>, Vec<u32>>,
     /// Normalised EVSE id -> (slot, EVSE index).
-    pub by_evse_id: HashMap<Box<str>, (u32, u16)>,
-    pub rtree: RTree<GeoEntry>,
+    pub by_evse_id: FxHashMap<Box<str>, (u32, u16)>,
+    pub rtree: RTree<GeoEntry, TreeParams>,
+    /// Slot -> unit vector: a dense column, so text candidates are cut to an area without
+    /// touching their records.
+    pub units: Vec<[f64; 3]>,
+    /// Slot -> what filters can rule out without reading the record (another dense column).
+    pub hot: Vec<Hot>,
     pub text: TextIndex,
     pub pyramid: Pyramid,
     pub strings: Interner,
@@ -86,9 +103,48 @@ pub(crate) struct Inner {
     pub stats: IndexStats,
 }
 
+/// The static part of a location that most filters test first: 16 bytes in slot order, so ruling a
+/// candidate out costs no cache miss on its record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Hot {
+    pub standards: u64,
+    pub max_power_kw: f32,
+    pub has_dc: bool,
+    pub has_ac: bool,
+}
+
+impl Hot {
+    fn of(record: &LocationRecord) -> Self {
+        // Over every connector, REMOVED EVSEs included: a status change may bring one back, and a
+        // superset can only let through candidates that the full test then rejects.
+        let mut hot = Self::default();
+        for connector in record.connectors.iter() {
+            hot.standards |= connector_bit(connector.standard);
+            hot.max_power_kw = hot.max_power_kw.max(connector.power_kw);
+            hot.has_dc |= connector.dc;
+            hot.has_ac |= !connector.dc;
+        }
+        hot
+    }
+}
+
 /// An EVSE id reduced to upper-case letters and digits: `nl-abc-e123` and `NL*ABC*E123` are one id.
 pub fn normalize_evse_id(value: &str) -> String {
     value.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+/// Interleaves the bits of a Mercator position (a Z-order curve key).
+fn morton((x, y): (u32, u32)) -> u64 {
+    fn spread(value: u32) -> u64 {
+        let mut v = u64::from(value);
+        v = (v | (v << 16)) & 0x0000_ffff_0000_ffff;
+        v = (v | (v << 8)) & 0x00ff_00ff_00ff_00ff;
+        v = (v | (v << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+        v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+        v = (v | (v << 1)) & 0x5555_5555_5555_5555;
+        v
+    }
+    spread(x) | (spread(y) << 1)
 }
 
 fn id_part(key: &str) -> &str {
@@ -139,13 +195,20 @@ impl Inner {
         ChangeOutcome::Removed
     }
 
-    fn attach(&mut self, slot: u32, record: LocationRecord, bulk: bool) {
+    fn attach(&mut self, slot: u32, mut record: LocationRecord, bulk: bool) {
+        let unit = record.unit_vector();
         if !bulk {
-            self.rtree.insert(GeoEntry::new(record.unit_vector(), slot));
+            self.rtree.insert(GeoEntry::new(unit, slot));
         }
+        if self.units.len() <= slot as usize {
+            self.units.resize(slot as usize + 1, [0.0; 3]);
+            self.hot.resize(slot as usize + 1, Hot::default());
+        }
+        self.units[slot as usize] = unit;
+        self.hot[slot as usize] = Hot::of(&record);
         self.text.insert(slot, &record);
         if record.publish {
-            self.pyramid.add(slot, &record);
+            self.pyramid.add(slot, &mut record);
         } else {
             self.unpublished.insert(slot);
         }
@@ -172,8 +235,14 @@ impl Inner {
         self.text.remove(slot);
         if record.publish {
             let stale = self.pyramid.remove(slot, &record);
-            for (zoom, cell) in stale {
-                let power = self.max_power_in_cell(zoom, cell);
+            // Deepest first (the list is by zoom): the deepest cell is recomputed from its few
+            // locations, every coarser one from its four children, so no removal ever scans a
+            // continent under the lock.
+            for (zoom, cell) in stale.into_iter().rev() {
+                let power = match self.pyramid.max_power_of_children(zoom, cell) {
+                    Some(power) => power,
+                    None => self.max_power_in_cell(zoom, cell),
+                };
                 self.pyramid.set_max_power(zoom, cell, power);
             }
         } else {
@@ -211,7 +280,8 @@ impl Inner {
     fn set_status(&self, location_key: &str, evse_uid: &str, status: &EvseStatus) -> Result<(), ChangeError> {
         let slot = self.slot_of(location_key)?;
         let record = self.record(slot).ok_or_else(|| ChangeError::UnknownLocation(location_key.to_owned()))?;
-        let evse = record.evses.iter().find(|evse| evse.uid.eq_ignore_ascii_case(evse_uid)).ok_or_else(|| {
+        let hash = uid_hash(evse_uid);
+        let evse = record.evses.iter().find(|evse| evse.is(evse_uid, hash)).ok_or_else(|| {
             ChangeError::UnknownEvse { location_key: location_key.to_owned(), evse_uid: evse_uid.to_owned() }
         })?;
         let new = status_code(status);
@@ -254,7 +324,8 @@ impl Inner {
             .get_mut(slot as usize)
             .and_then(Option::as_mut)
             .ok_or_else(|| ChangeError::UnknownLocation(location_key.to_owned()))?;
-        let evse = record.evses.iter().find(|evse| evse.uid.eq_ignore_ascii_case(evse_uid)).ok_or_else(|| {
+        let hash = uid_hash(evse_uid);
+        let evse = record.evses.iter().find(|evse| evse.is(evse_uid, hash)).ok_or_else(|| {
             ChangeError::UnknownEvse { location_key: location_key.to_owned(), evse_uid: evse_uid.to_owned() }
         })?;
         let range = usize::from(evse.connectors.start)..usize::from(evse.connectors.end);
@@ -317,26 +388,53 @@ impl SearchIndex {
 
     /// Replaces the whole content with these locations, built without holding any lock, then marks
     /// the index ready. Invalid locations are reported, not indexed; a later duplicate key wins.
+    /// Changes applied while it runs are overwritten by the snapshot: consume the change feed from
+    /// the point the snapshot was read at.
     pub fn bulk_load(&self, locations: impl IntoIterator<Item = Location>) -> BulkLoadReport {
         let mut inner = Inner::default();
         let mut rejected = Vec::new();
+        let mut records: Vec<LocationRecord> = Vec::new();
+        let mut positions: HashMap<Arc<str>, usize> = HashMap::new();
         for location in locations {
-            if let Err(reason) = inner.upsert(&location, true) {
-                rejected.push((location.key(), reason));
+            match LocationRecord::build(&location, &mut inner.strings) {
+                Ok(record) => match positions.get(&record.key) {
+                    Some(at) => records[*at] = record,
+                    None => {
+                        positions.insert(record.key.clone(), records.len());
+                        records.push(record);
+                    }
+                },
+                Err(reason) => rejected.push((location.key(), reason)),
             }
+        }
+        drop(positions);
+        // Slots in Z-order of the map: neighbours on the map are neighbours in memory, so a query
+        // touching a few hundred nearby records reads a few cache lines each, not a page each.
+        records.sort_by_cached_key(|record| morton(record.mercator));
+        for mut record in records {
+            record.relocate();
+            let slot = inner.slots.len() as u32;
+            inner.slots.push(None);
+            inner.by_key.insert(record.key.clone(), slot);
+            inner.by_id.entry(Box::from(id_part(&record.key))).or_default().push(slot);
+            inner.attach(slot, record, true);
         }
         let entries: Vec<GeoEntry> =
             inner.live_records().map(|(slot, record)| GeoEntry::new(record.unit_vector(), slot)).collect();
-        inner.rtree = RTree::bulk_load(entries);
+        inner.rtree = RTree::bulk_load_with_params(entries);
         let report = BulkLoadReport { locations: inner.stats.locations, evses: inner.stats.evses, rejected };
-        *self.inner.write() = inner;
+        // Swap under the lock, free the old content after it: dropping a million records takes
+        // longer than readers should wait.
+        let old = std::mem::replace(&mut *self.inner.write(), inner);
+        drop(old);
         self.mark_ready();
         report
     }
 
     /// Inserts or replaces a location.
     pub fn upsert(&self, location: &Location) -> Result<ChangeOutcome, ChangeError> {
-        // Build outside the lock would need the interner; building is microseconds, so keep it simple.
+        // Built under the lock because the record interns into the shared strings; that is a few
+        // microseconds, far below what would justify a second lock.
         self.inner
             .write()
             .upsert(location, false)

@@ -4,6 +4,7 @@
 mod cluster;
 mod cursor;
 mod error;
+mod hash;
 mod index;
 mod lookup;
 mod query;

@@ -31,7 +31,8 @@ pub enum Area {
     Nearest { center: GeoPoint, k: usize },
     /// A lon/lat box; `west > east` crosses the antimeridian.
     BoundingBox { south: f64, west: f64, north: f64, east: f64 },
-    /// A simple polygon in lon/lat (not crossing the antimeridian), closed implicitly.
+    /// A simple polygon in lon/lat, closed implicitly; an edge spanning more than 180 degrees of
+    /// longitude crosses the antimeridian. Polygons around a pole are not supported.
     Polygon(Vec<GeoPoint>),
     /// Within `max_distance_m` of a route, on either side (the corridor is twice as wide).
     Corridor { route: Route, max_distance_m: f64 },

@@ -52,6 +52,11 @@ pub fn standard_bit(standard: &ConnectorStandard) -> u64 {
     if usize::from(index) < 63 { 1 << index } else { 1 << 63 }
 }
 
+/// Bit of a connector's stored standard index, matching [`standard_bit`].
+pub fn connector_bit(standard: u8) -> u64 {
+    if standard < 63 { 1 << standard } else { 1 << 63 }
+}
+
 pub fn capability_bit(capability: &Capability) -> u16 {
     let index = position(Capability::KNOWN, capability);
     if usize::from(index) < 16 { 1 << index } else { 0 }
@@ -82,8 +87,46 @@ pub struct ConnectorRecord {
     pub tariff_ids: Box<[Arc<str>]>,
 }
 
+/// An EVSE uid, kept inside the EVSE record when short (nearly all are), so a status update
+/// compares it without following a pointer to another cache line.
+pub enum Uid {
+    Inline { len: u8, bytes: [u8; Uid::INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Uid {
+    const INLINE: usize = 22;
+
+    pub fn new(value: &str) -> Self {
+        if value.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..value.len()].copy_from_slice(value.as_bytes());
+            Uid::Inline { len: value.len() as u8, bytes }
+        } else {
+            Uid::Shared(Arc::from(value))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Built from a &str above, so always valid UTF-8.
+            Uid::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Uid::Shared(shared) => shared,
+        }
+    }
+
+    fn eq_ignore_ascii_case(&self, other: &str) -> bool {
+        match self {
+            Uid::Inline { len, bytes } => bytes[..usize::from(*len)].eq_ignore_ascii_case(other.as_bytes()),
+            Uid::Shared(shared) => shared.eq_ignore_ascii_case(other),
+        }
+    }
+}
+
 pub struct EvseRecord {
-    pub uid: Arc<str>,
+    pub uid: Uid,
+    /// Hash of the upper-case uid: status updates compare it before reading the uid's text.
+    pub uid_hash: u32,
     pub evse_id: Option<Box<str>>,
     pub status: AtomicU8,
     pub capabilities: u16,
@@ -91,7 +134,18 @@ pub struct EvseRecord {
     pub connectors: std::ops::Range<u16>,
 }
 
+/// Case-insensitive hash of an EVSE uid (FNV-1a over upper-case bytes).
+pub fn uid_hash(uid: &str) -> u32 {
+    uid.bytes()
+        .fold(0x811c_9dc5u32, |hash, byte| (hash ^ u32::from(byte.to_ascii_uppercase())).wrapping_mul(0x0100_0193))
+}
+
 impl EvseRecord {
+    /// Whether this is the EVSE with `uid` (any case), `hash` being [`uid_hash`] of it.
+    pub fn is(&self, uid: &str, hash: u32) -> bool {
+        self.uid_hash == hash && self.uid.eq_ignore_ascii_case(uid)
+    }
+
     pub fn status(&self) -> u8 {
         self.status.load(Ordering::Relaxed)
     }
@@ -116,6 +170,8 @@ pub struct LocationRecord {
     pub longitude: f64,
     /// Web Mercator position at zoom 32, for map clustering.
     pub mercator: (u32, u32),
+    /// Indices of this location's cells in the cluster pyramid, one per level.
+    pub cells: [u32; crate::cluster::LEVELS],
     pub publish: bool,
     /// Token uids and group ids (upper case) that may see an unpublished location.
     pub allowed: Box<[Box<str>]>,
@@ -180,7 +236,8 @@ impl LocationRecord {
                 available += 1;
             }
             evses.push(EvseRecord {
-                uid: Arc::from(evse.uid.as_str()),
+                uid: Uid::new(evse.uid.as_str()),
+                uid_hash: uid_hash(evse.uid.as_str()),
                 evse_id: evse.evse_id.as_deref().map(Box::from),
                 status: AtomicU8::new(status),
                 capabilities: evse.capabilities.iter().map(capability_bit).fold(0, |mask, bit| mask | bit),
@@ -215,6 +272,7 @@ impl LocationRecord {
             latitude: location.coordinates.latitude,
             longitude: location.coordinates.longitude,
             mercator: crate::sphere::mercator(location.coordinates.latitude, location.coordinates.longitude),
+            cells: [crate::cluster::NO_CELL; crate::cluster::LEVELS],
             publish: location.publish,
             allowed,
             parking_type: location.parking_type.as_ref().map_or(OTHER, |kind| position(ParkingType::KNOWN, kind)),
@@ -231,6 +289,23 @@ impl LocationRecord {
 
     pub fn unit_vector(&self) -> crate::sphere::Vec3 {
         crate::sphere::unit_vector(self.latitude, self.longitude)
+    }
+
+    /// Moves the EVSE and connector lists and the record's own strings to fresh allocations, so
+    /// that records attached in map order also have these next to each other in memory.
+    pub fn relocate(&mut self) {
+        // The strings a result card shows, too: a page of neighbours then reads neighbouring memory.
+        self.key = Arc::from(&*self.key);
+        self.name = self.name.as_deref().map(Arc::from);
+        self.address = Arc::from(&*self.address);
+        let evses: Vec<EvseRecord> = std::mem::take(&mut self.evses).into_vec();
+        let mut fresh = Vec::with_capacity(evses.len());
+        fresh.extend(evses);
+        self.evses = fresh.into_boxed_slice();
+        let connectors: Vec<ConnectorRecord> = std::mem::take(&mut self.connectors).into_vec();
+        let mut fresh = Vec::with_capacity(connectors.len());
+        fresh.extend(connectors);
+        self.connectors = fresh.into_boxed_slice();
     }
 
     pub fn available(&self) -> u32 {
@@ -347,7 +422,7 @@ pub struct EvseView<'a> {
 
 impl<'a> EvseView<'a> {
     pub fn uid(&self) -> &'a str {
-        &self.evse.uid
+        self.evse.uid.as_str()
     }
 
     pub fn status(&self) -> EvseStatus {

@@ -2,32 +2,36 @@
 //!
 //! Candidates come from the most selective source available: an exact EVSE or location id, the
 //! text postings, or the geographic area; the rest of the query is checked per candidate against
-//! the compact record. Distance-ordered radius and nearest queries without counts walk the R-tree
-//! nearest-first and stop as soon as a page is full, which keeps the common "chargers around me"
-//! query in microseconds however dense the city. Everything else collects all matches (needed for
-//! counts anyway) and selects one page by (sort key, location key), the same key the cursor holds.
+//! the compact record, after a dense per-slot summary has ruled out what it can without touching
+//! the record. Distance-ordered radius and nearest queries without counts search growing circles
+//! nearest-first (the first one sized from the local density) and stop as soon as a page is full,
+//! which keeps the common "chargers around me" query in microseconds however dense the city.
+//! Everything else collects all matches (needed for counts anyway) and selects one page by
+//! (sort key, location key), the same key the cursor holds.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use emsp_domain::opening_hours::is_open_at;
 use emsp_domain::{ConnectorStandard, GeoPoint};
-use rstar::AABB;
+use rstar::{AABB, SelectionFunction};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::cursor::Position;
 use crate::error::SearchError;
-use crate::index::{Inner, SearchIndex, normalize_evse_id};
+use crate::hash::FxHashMap;
+use crate::index::{GeoEntry, Hot, Inner, SearchIndex, normalize_evse_id};
 use crate::query::{
     Area, Current, Facets, Filters, MAX_CORRIDOR_DISTANCE_M, MAX_PAGE_SIZE, MAX_RADIUS_M, MAX_ROUTE_M, MAX_VERTICES,
     OpenAt, PowerBand, PriceOracle, Route, SearchHit, SearchPage, SearchQuery, SortBy,
 };
-use crate::record::{AVAILABLE, LocationRecord, LocationView, REMOVED, capability_bit, facility_bit, standard_bit};
+use crate::record::{
+    AVAILABLE, LocationRecord, LocationView, REMOVED, capability_bit, connector_bit, facility_bit, standard_bit,
+};
 use crate::sphere::{
-    LonLatBox, Segment, Vec3, check_point, chord2, chord2_to_m, decode_polyline, m_to_chord2, polygon_contains,
+    LonLatBox, Segment, Vec3, check_point, chord2, chord2_to_m, decode_polyline, dot, m_to_chord2, polygon_contains,
     route_segments, split_box, unit_vector,
 };
 use crate::text::TextQuery;
@@ -49,6 +53,8 @@ pub(crate) struct CompiledFilters {
     open_at: Option<DateTime<Utc>>,
     /// A filter value no location can have (an unknown party, an unknown facility).
     impossible: bool,
+    /// Facets are counted, so the standard and power filters must not rule candidates out early.
+    counts_facets: bool,
 }
 
 impl CompiledFilters {
@@ -105,6 +111,7 @@ impl CompiledFilters {
                 OpenAt::At(at) => at,
             }),
             impossible,
+            counts_facets: false,
         })
     }
 
@@ -187,15 +194,29 @@ impl CompiledFilters {
         if !with_standard_power {
             return current_ok;
         }
-        let bit = if connector.standard == u8::MAX || connector.standard >= 63 {
-            1 << 63
-        } else {
-            1u64 << connector.standard
-        };
         current_ok
-            && (self.standards == 0 || self.standards & bit != 0)
+            && (self.standards == 0 || self.standards & connector_bit(connector.standard) != 0)
             && connector.power_kw >= self.min_kw
             && connector.power_kw <= self.max_kw
+    }
+
+    /// False when the location's static summary already rules it out (never false for a match).
+    /// Facets ignore the standard and power filters, so this is skipped when counting them.
+    fn may_match(&self, hot: &Hot) -> bool {
+        if !self.counts_facets && !self.connectors_may_match(hot) {
+            return false;
+        }
+        match self.current {
+            Some(Current::Dc) => hot.has_dc,
+            Some(Current::Ac) => hot.has_ac,
+            None => true,
+        }
+    }
+
+    /// The standard and power part of [`may_match`](Self::may_match).
+    fn connectors_may_match(&self, hot: &Hot) -> bool {
+        !self.connector_filter
+            || ((self.standards == 0 || hot.standards & self.standards != 0) && hot.max_power_kw >= self.min_kw)
     }
 
     pub fn matches(&self, record: &LocationRecord) -> bool {
@@ -206,11 +227,25 @@ impl CompiledFilters {
 /// The "where" of a query, validated and converted for the R-tree.
 enum Region {
     Everywhere,
-    Radius { center: Vec3, chord2: f64 },
-    Nearest { center: Vec3, k: usize },
+    Radius {
+        center: Vec3,
+        chord2: f64,
+    },
+    Nearest {
+        center: Vec3,
+        k: usize,
+    },
     Boxes(Vec<LonLatBox>),
-    Polygon { ring: Vec<GeoPoint>, bounds: LonLatBox },
-    Corridor { segments: Vec<Segment>, max_distance_m: f64 },
+    /// A ring with longitudes unwrapped to be continuous (they may pass 180 or -180), and the
+    /// boxes (split at the antimeridian) that hold it.
+    Polygon {
+        ring: Vec<GeoPoint>,
+        boxes: Vec<LonLatBox>,
+    },
+    Corridor {
+        segments: Vec<Segment>,
+        max_distance_m: f64,
+    },
 }
 
 fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
@@ -241,18 +276,46 @@ fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
             for point in ring {
                 check_point(point, "polygon vertex")?;
             }
-            let fold =
-                |pick: fn(&GeoPoint) -> f64, init: f64, f: fn(f64, f64) -> f64| ring.iter().map(pick).fold(init, f);
-            let bounds = LonLatBox {
-                south: fold(|p| p.latitude, 90.0, f64::min),
-                west: fold(|p| p.longitude, 180.0, f64::min),
-                north: fold(|p| p.latitude, -90.0, f64::max),
-                east: fold(|p| p.longitude, -180.0, f64::max),
+            // An edge spanning more than 180 degrees of longitude is taken to cross the
+            // antimeridian, as on a map: unwrap the longitudes so the ring is continuous.
+            let mut unwrapped: Vec<GeoPoint> = Vec::with_capacity(ring.len());
+            for point in ring {
+                let longitude = match unwrapped.last() {
+                    None => point.longitude,
+                    Some(previous) => {
+                        let mut step = point.longitude - previous.longitude.rem_euclid(360.0);
+                        step = (step + 540.0).rem_euclid(360.0) - 180.0;
+                        previous.longitude + step
+                    }
+                };
+                unwrapped.push(GeoPoint { latitude: point.latitude, longitude });
+            }
+            let fold = |pick: fn(&GeoPoint) -> f64, init: f64, f: fn(f64, f64) -> f64| {
+                unwrapped.iter().map(pick).fold(init, f)
             };
-            if bounds.south == bounds.north || bounds.west == bounds.east {
+            let (south, north) = (fold(|p| p.latitude, 90.0, f64::min), fold(|p| p.latitude, -90.0, f64::max));
+            let (west, east) =
+                (fold(|p| p.longitude, f64::INFINITY, f64::min), fold(|p| p.longitude, f64::NEG_INFINITY, f64::max));
+            if south == north || west == east {
                 return Err(SearchError::InvalidPolygon("it has no area"));
             }
-            Region::Polygon { ring: ring.clone(), bounds }
+            if east - west >= 360.0 {
+                return Err(SearchError::InvalidPolygon("it wraps around the globe"));
+            }
+            let boxes = if west < -180.0 {
+                vec![
+                    LonLatBox { south, west: west + 360.0, north, east: 180.0 },
+                    LonLatBox { south, west: -180.0, north, east },
+                ]
+            } else if east > 180.0 {
+                vec![
+                    LonLatBox { south, west, north, east: 180.0 },
+                    LonLatBox { south, west: -180.0, north, east: east - 360.0 },
+                ]
+            } else {
+                vec![LonLatBox { south, west, north, east }]
+            };
+            Region::Polygon { ring: unwrapped, boxes }
         }
         Area::Corridor { route, max_distance_m } => {
             if !max_distance_m.is_finite() || *max_distance_m <= 0.0 || *max_distance_m > MAX_CORRIDOR_DISTANCE_M {
@@ -288,12 +351,45 @@ fn compile_area(area: Option<&Area>) -> Result<Region, SearchError> {
     })
 }
 
+/// The R-tree probe of one corridor segment: inside a sphere around the segment and inside the slab
+/// around its great-circle plane. Pruning whole nodes by the slab, not only by the sphere, keeps a
+/// probe to about the corridor's own area instead of a disk several times larger.
+struct Capsule {
+    mid: Vec3,
+    reach: f64,
+    normal: Option<Vec3>,
+    sin_reach: f64,
+}
+
+impl SelectionFunction<GeoEntry> for Capsule {
+    fn should_unpack_parent(&self, envelope: &AABB<[f64; 3]>) -> bool {
+        if envelope.distance_2(&self.mid) > self.reach {
+            return false;
+        }
+        let Some(n) = self.normal else { return true };
+        let (low, high) = (envelope.lower(), envelope.upper());
+        let mut centre = 0.0;
+        let mut spread = 0.0;
+        for axis in 0..3 {
+            centre += n[axis] * (low[axis] + high[axis]) / 2.0;
+            spread += n[axis].abs() * (high[axis] - low[axis]) / 2.0;
+        }
+        centre - spread <= self.sin_reach + 1e-12 && centre + spread >= -self.sin_reach - 1e-12
+    }
+
+    fn should_unpack_leaf(&self, leaf: &GeoEntry) -> bool {
+        let p = leaf.geom();
+        chord2(&self.mid, p) <= self.reach && self.normal.is_none_or(|n| dot(p, &n).abs() <= self.sin_reach + 1e-12)
+    }
+}
+
 /// Distance from the origin or route, and position along the route, when a source knows them.
 type Placement = (f64, Option<f64>);
 
 /// One match before paging.
-struct Match {
+struct Match<'a> {
     slot: u32,
+    key: &'a str,
     sort_key: f64,
     distance_m: Option<f64>,
     route_position_m: Option<f64>,
@@ -326,7 +422,8 @@ impl<'a> Plan<'a> {
         now: DateTime<Utc>,
     ) -> Result<Self, SearchError> {
         let region = compile_area(query.area.as_ref())?;
-        let filters = CompiledFilters::compile(&query.filters, inner, now)?;
+        let mut filters = CompiledFilters::compile(&query.filters, inner, now)?;
+        filters.counts_facets = query.with_counts;
         if let Some(origin) = &query.origin {
             check_point(origin, "origin")?;
         }
@@ -362,7 +459,16 @@ impl<'a> Plan<'a> {
     }
 
     /// Tests a candidate; `geo` carries what the candidate source already knows of its position.
-    fn evaluate(&self, slot: u32, geo: Option<Placement>, for_facets: &mut Option<&mut FacetCounter>) -> Option<Match> {
+    fn evaluate(
+        &self,
+        slot: u32,
+        geo: Option<Placement>,
+        for_facets: &mut Option<&mut FacetCounter>,
+    ) -> Option<Match<'a>> {
+        let hot = self.inner.hot.get(slot as usize);
+        if hot.is_some_and(|hot| !self.filters.may_match(hot)) {
+            return None;
+        }
         let record = self.inner.record(slot)?;
         if !record.visible_to(&self.query.viewer) {
             return None;
@@ -405,6 +511,9 @@ impl<'a> Plan<'a> {
         {
             counter.add(record);
         }
+        if self.filters.counts_facets && hot.is_some_and(|hot| !self.filters.connectors_may_match(hot)) {
+            return None;
+        }
         if !self.filters.evses_match(record, true) {
             return None;
         }
@@ -415,7 +524,7 @@ impl<'a> Plan<'a> {
             SortBy::Price => price.and_then(|p| p.to_f64()).unwrap_or(f64::INFINITY),
             SortBy::RoutePosition => route_position_m.unwrap_or(f64::INFINITY),
         };
-        Some(Match { slot, sort_key, distance_m, route_position_m, relevance, price })
+        Some(Match { slot, key: &record.key, sort_key, distance_m, route_position_m, relevance, price })
     }
 
     /// Whether the record lies in the region, with its distance from the origin or route.
@@ -430,9 +539,14 @@ impl<'a> Plan<'a> {
             Region::Boxes(boxes) => {
                 boxes.iter().any(|b| b.contains(record.latitude, record.longitude)).then_some((from_origin, None))
             }
-            Region::Polygon { ring, bounds } => (bounds.contains(record.latitude, record.longitude)
-                && polygon_contains(ring, record.latitude, record.longitude))
-            .then_some((from_origin, None)),
+            Region::Polygon { ring, boxes } => {
+                let (latitude, longitude) = (record.latitude, record.longitude);
+                let inside = boxes.iter().any(|b| b.contains(latitude, longitude))
+                    && [longitude, longitude + 360.0, longitude - 360.0]
+                        .into_iter()
+                        .any(|lon| polygon_contains(ring, latitude, lon));
+                inside.then_some((from_origin, None))
+            }
             Region::Corridor { segments, max_distance_m } => {
                 let best = segments
                     .iter()
@@ -457,7 +571,7 @@ impl<'a> Plan<'a> {
                     (entry.data, Some((distance, None)))
                 })
                 .collect(),
-            Region::Boxes(boxes) => {
+            Region::Boxes(boxes) | Region::Polygon { boxes, .. } => {
                 let mut out = Vec::new();
                 for area in boxes {
                     let (low, high) = area.enclosing_3d();
@@ -465,14 +579,16 @@ impl<'a> Plan<'a> {
                         rtree.locate_in_envelope(&AABB::from_corners(low, high)).map(|entry| (entry.data, None)),
                     );
                 }
+                if boxes.len() > 1 {
+                    // A point on the antimeridian itself lies in both halves.
+                    out.sort_unstable_by_key(|(slot, _)| *slot);
+                    out.dedup_by_key(|(slot, _)| *slot);
+                }
                 out
             }
-            Region::Polygon { bounds, .. } => {
-                let (low, high) = bounds.enclosing_3d();
-                rtree.locate_in_envelope(&AABB::from_corners(low, high)).map(|entry| (entry.data, None)).collect()
-            }
             Region::Corridor { segments, max_distance_m } => {
-                let mut best: HashMap<u32, (f64, f64)> = HashMap::new();
+                let mut best: FxHashMap<u32, (f64, f64)> = FxHashMap::default();
+                let sin_reach = (max_distance_m / emsp_domain::geo::EARTH_RADIUS_M).sin();
                 for segment in segments {
                     let mid = [segment.a[0] + segment.b[0], segment.a[1] + segment.b[1], segment.a[2] + segment.b[2]];
                     let length = (mid[0] * mid[0] + mid[1] * mid[1] + mid[2] * mid[2]).sqrt();
@@ -481,7 +597,8 @@ impl<'a> Plan<'a> {
                     }
                     let mid = [mid[0] / length, mid[1] / length, mid[2] / length];
                     let reach = m_to_chord2(segment.length_m / 2.0 + max_distance_m + 1.0);
-                    for entry in rtree.locate_within_distance(mid, reach) {
+                    let capsule = Capsule { mid, reach, normal: segment.normal(), sin_reach };
+                    for entry in rtree.locate_with_selection_function(capsule) {
                         let (distance, position) = segment.distance_and_offset(entry.geom());
                         if distance > *max_distance_m {
                             continue;
@@ -509,29 +626,36 @@ impl<'a> Plan<'a> {
             let geo_first = matches!(self.region, Region::Corridor { .. })
                 || (matches!(self.region, Region::Radius { .. }) && self.inner.text.candidate_estimate(text) > 50_000);
             if !geo_first {
-                let mut slots = self.inner.text.candidates(text);
-                slots.extend(&self.exact);
-                slots.sort_unstable();
-                slots.dedup();
+                let units = &self.inner.units;
+                let within = |slot: u32| match self.region {
+                    Region::Radius { center, chord2: limit } => {
+                        units.get(slot as usize).is_some_and(|unit| chord2(&center, unit) <= limit)
+                    }
+                    _ => true,
+                };
+                let mut slots = self.inner.text.candidates(text, within);
+                if !self.exact.is_empty() {
+                    slots.extend(self.exact.iter().copied().filter(|slot| within(*slot)));
+                    slots.sort_unstable();
+                    slots.dedup();
+                }
+                if let Region::Radius { center, .. } = self.region {
+                    return slots
+                        .into_iter()
+                        .filter_map(|slot| {
+                            let distance2 = chord2(&center, units.get(slot as usize)?);
+                            Some((slot, Some((chord2_to_m(distance2), None))))
+                        })
+                        .collect();
+                }
                 return slots.into_iter().map(|slot| (slot, None)).collect();
             }
         }
         if let Region::Nearest { center, k } = self.region {
-            // Walk nearest-first until k matches (and their ties) are in hand.
-            let mut out = Vec::new();
-            let (mut found, mut last) = (0, f64::NEG_INFINITY);
-            for (entry, distance2) in self.inner.rtree.nearest_neighbor_iter_with_distance_2(&center) {
-                let distance = chord2_to_m(distance2);
-                if found >= k && distance > last {
-                    break;
-                }
-                if self.evaluate(entry.data, Some((distance, None)), &mut None).is_some() {
-                    found += 1;
-                    last = distance;
-                }
-                out.push((entry.data, Some((distance, None))));
-            }
-            return out;
+            return expanding(self, center, f64::INFINITY, k, |found| found.len() >= k)
+                .into_iter()
+                .map(|m| (m.slot, m.distance_m.map(|d| (d, None))))
+                .collect();
         }
         self.region_candidates()
     }
@@ -604,24 +728,24 @@ impl SearchIndex {
             && plan.text.is_none()
             && query.evse_id.is_none()
             && query.location_id.is_none()
-            && matches!(plan.region, Region::Radius { .. } | Region::Nearest { .. });
+            && (matches!(plan.region, Region::Radius { .. } | Region::Nearest { .. })
+                || (matches!(plan.region, Region::Everywhere) && plan.origin.is_some()));
         let (mut matches, total, facets) = if nearest_first {
             (nearest_matches(&plan, after.as_ref()), None, None)
         } else {
             all_matches(&plan, after.as_ref())
         };
-        let key_of = |m: &Match| inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
         let page = query.page_size;
         if matches.len() > page + 1 {
-            matches.select_nth_unstable_by(page, |a, b| compare((a.sort_key, &key_of(a)), (b.sort_key, &key_of(b))));
+            matches.select_nth_unstable_by(page, |a, b| compare((a.sort_key, a.key), (b.sort_key, b.key)));
             matches.truncate(page + 1);
         }
-        matches.sort_by(|a, b| compare((a.sort_key, &key_of(a)), (b.sort_key, &key_of(b))));
+        matches.sort_by(|a, b| compare((a.sort_key, a.key), (b.sort_key, b.key)));
         let has_more = matches.len() > page;
         matches.truncate(page);
         let next_cursor = match (has_more, matches.last()) {
             (true, Some(last)) => {
-                let position = Position { sort_key: last.sort_key, location_key: key_of(last).to_string() };
+                let position = Position { sort_key: last.sort_key, location_key: last.key.to_owned() };
                 Some(self.cursors.encode(query, &position, now_s))
             }
             _ => None,
@@ -643,75 +767,133 @@ impl SearchIndex {
     }
 }
 
-fn is_after(m: &Match, key: &str, after: Option<&Position>) -> bool {
+fn is_after(m: &Match<'_>, key: &str, after: Option<&Position>) -> bool {
     after.is_none_or(|p| compare((m.sort_key, key), (p.sort_key, &p.location_key)) == Ordering::Greater)
 }
 
-/// Walks the R-tree nearest-first and stops once a page (plus one, plus ties) is found.
-fn nearest_matches(plan: &Plan<'_>, after: Option<&Position>) -> Vec<Match> {
-    let (center, limit, k) = match plan.region {
-        Region::Radius { center, chord2 } => (center, chord2, usize::MAX),
-        Region::Nearest { center, k } => (center, f64::INFINITY, k),
-        _ => return Vec::new(),
-    };
-    let wanted = plan.query.page_size + 1;
-    let mut out: Vec<Match> = Vec::new();
-    let mut rank = 0;
-    let mut last_distance = f64::NEG_INFINITY;
-    for (entry, distance2) in plan.inner.rtree.nearest_neighbor_iter_with_distance_2(&center) {
-        if distance2 > limit {
-            break;
-        }
-        let distance = chord2_to_m(distance2);
-        if out.len() >= wanted && distance > last_distance {
-            break;
-        }
-        if rank >= k && distance > last_distance {
-            break;
-        }
-        let Some(found) = plan.evaluate(entry.data, Some((distance, None)), &mut None) else { continue };
-        rank += 1;
-        last_distance = distance;
-        let Some(record) = plan.inner.record(found.slot) else { continue };
-        if is_after(&found, &record.key, after) {
-            out.push(found);
-        }
+/// Smallest first circle of a nearest-first search; each circle that falls short doubles it.
+const FIRST_RING_M: f64 = 50.0;
+/// First circles are sized to hold about this many candidates per wanted match.
+const CANDIDATES_PER_MATCH: f64 = 3.0;
+
+/// A first circle expected to hold enough candidates for `wanted` matches, from the local density,
+/// so that sparse regions do not pay for many small, empty circles.
+fn first_ring_m(plan: &Plan<'_>, center: &Vec3, wanted: usize) -> f64 {
+    let latitude = center[2].clamp(-1.0, 1.0).asin().to_degrees();
+    let longitude = center[1].atan2(center[0]).to_degrees();
+    let density = plan.inner.pyramid.density_near(latitude, longitude);
+    if density <= 0.0 {
+        return 5_000.0;
     }
-    if k != usize::MAX {
-        trim_to_k(plan, &mut out, k, after);
-    }
-    out
+    let area = CANDIDATES_PER_MATCH * wanted as f64 / density;
+    (area / std::f64::consts::PI).sqrt().clamp(FIRST_RING_M, 50_000.0)
 }
 
-/// Keeps only matches ranked within the k nearest (ties at the edge resolved by key).
-fn trim_to_k(plan: &Plan<'_>, matches: &mut Vec<Match>, k: usize, after: Option<&Position>) {
-    let key = |m: &Match| plan.inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
-    matches.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), &key(a)), (b.distance_m.unwrap_or(0.0), &key(b))));
-    // Matches before the cursor count towards k; they were filtered out, so count them again.
-    let skipped = match after {
-        None => 0,
-        Some(position) => plan
-            .inner
-            .rtree
-            .locate_within_distance(
-                match plan.region {
-                    Region::Nearest { center, .. } => center,
-                    _ => return,
-                },
-                m_to_chord2(position.sort_key.max(0.0)) * (1.0 + 1e-12),
-            )
-            .filter_map(|entry| plan.evaluate(entry.data, None, &mut None))
-            .filter(|m| {
-                let k = key(m);
-                compare((m.sort_key, &k), (position.sort_key, &position.location_key)) != Ordering::Greater
-            })
-            .count(),
+/// Ring candidates put in order at a time.
+const RING_BATCH: usize = 64;
+
+/// Finds matches nearest-first in growing circles, until `enough` holds for the matches so far
+/// and the next candidate is farther than the last match (so ties are never cut), or `max_chord2`
+/// is covered. Each circle's new points are sorted by distance from their R-tree entries alone and
+/// evaluated in that order, so only about as many records are read as there are results: reading
+/// a record is a cache miss, computing a distance is not. A circle query is also much cheaper per
+/// point than rstar's incremental nearest-neighbour walk.
+fn expanding<'a>(
+    plan: &Plan<'a>,
+    center: Vec3,
+    max_chord2: f64,
+    wanted: usize,
+    mut enough: impl FnMut(&[Match<'a>]) -> bool,
+) -> Vec<Match<'a>> {
+    let mut matches: Vec<Match<'a>> = Vec::new();
+    let mut inner_chord2 = -1.0;
+    let mut radius_m = first_ring_m(plan, &center, wanted);
+    let mut ring: Vec<(f64, u32)> = Vec::with_capacity(256);
+    let mut last_match = f64::NEG_INFINITY;
+    let mut satisfied = false;
+    loop {
+        let ring_chord2 = m_to_chord2(radius_m).min(max_chord2);
+        ring.clear();
+        for entry in plan.inner.rtree.locate_within_distance(center, ring_chord2) {
+            let distance2 = chord2(&center, entry.geom());
+            if distance2 > inner_chord2 {
+                ring.push((distance2, entry.data));
+            }
+        }
+        // Order the ring a batch at a time: a dense city puts thousands of points in one ring, of
+        // which only the nearest few dozen are usually read.
+        let mut rest = ring.as_mut_slice();
+        while !rest.is_empty() {
+            let batch = rest.len().min(RING_BATCH);
+            if batch < rest.len() {
+                rest.select_nth_unstable_by(batch - 1, |a, b| a.0.total_cmp(&b.0));
+            }
+            let (head, tail) = rest.split_at_mut(batch);
+            head.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            for (distance2, slot) in head.iter() {
+                if satisfied && *distance2 > last_match {
+                    return matches;
+                }
+                if let Some(found) = plan.evaluate(*slot, Some((chord2_to_m(*distance2), None)), &mut None) {
+                    matches.push(found);
+                    last_match = *distance2;
+                    satisfied = satisfied || enough(&matches);
+                }
+            }
+            rest = tail;
+        }
+        let whole_earth = radius_m >= std::f64::consts::PI * emsp_domain::geo::EARTH_RADIUS_M;
+        if ring_chord2 >= max_chord2 || whole_earth || satisfied {
+            return matches;
+        }
+        inner_chord2 = ring_chord2;
+        radius_m *= 2.0;
+    }
+}
+
+/// Distance-ordered radius and nearest queries without counts: grow a circle until one page
+/// (plus one, to know there is a next) lies after the cursor, or k matches are found.
+fn nearest_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> Vec<Match<'a>> {
+    let wanted = plan.query.page_size + 1;
+    // No area but an origin: everything, nearest first.
+    let from_origin;
+    let region = match (&plan.region, plan.origin) {
+        (Region::Everywhere, Some(center)) => {
+            from_origin = Region::Radius { center, chord2: f64::INFINITY };
+            &from_origin
+        }
+        (region, _) => region,
     };
-    matches.truncate(k.saturating_sub(skipped));
+    match *region {
+        Region::Radius { center, chord2: limit } => {
+            let mut after_cursor = 0;
+            let mut matches = expanding(plan, center, limit, wanted, |found| {
+                if found.last().is_some_and(|m| is_after(m, m.key, after)) {
+                    after_cursor += 1;
+                }
+                after_cursor >= wanted
+            });
+            matches.retain(|m| is_after(m, m.key, after));
+            matches
+        }
+        Region::Nearest { center, k } => {
+            let mut matches = expanding(plan, center, f64::INFINITY, k, |found| found.len() >= k);
+            keep_nearest(&mut matches, k);
+            matches.retain(|m| is_after(m, m.key, after));
+            matches
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Keeps the k nearest, ties at the edge resolved by key.
+fn keep_nearest(matches: &mut Vec<Match<'_>>, k: usize) {
+    matches.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), a.key), (b.distance_m.unwrap_or(0.0), b.key)));
+    matches.truncate(k);
 }
 
 /// Collects every match, with the total and facets when asked.
-fn all_matches(plan: &Plan<'_>, after: Option<&Position>) -> (Vec<Match>, Option<usize>, Option<Facets>) {
+fn all_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> (Vec<Match<'a>>, Option<usize>, Option<Facets>) {
     let mut counter = FacetCounter { standards: [0; 64], bands: [0; 4] };
     let mut facets = plan.query.with_counts.then_some(&mut counter);
     let mut all = Vec::new();
@@ -720,13 +902,11 @@ fn all_matches(plan: &Plan<'_>, after: Option<&Position>) -> (Vec<Match>, Option
             all.push(found);
         }
     }
-    let key = |m: &Match| plan.inner.record(m.slot).map(|r| r.key.clone()).unwrap_or_else(|| Arc::from(""));
     if let Region::Nearest { k, .. } = plan.region {
-        all.sort_by(|a, b| compare((a.distance_m.unwrap_or(0.0), &key(a)), (b.distance_m.unwrap_or(0.0), &key(b))));
-        all.truncate(k);
+        keep_nearest(&mut all, k);
     }
     let total = plan.query.with_counts.then_some(all.len());
     let facets = plan.query.with_counts.then(|| counter.finish());
-    all.retain(|m| is_after(m, &key(m), after));
+    all.retain(|m| is_after(m, m.key, after));
     (all, total, facets)
 }

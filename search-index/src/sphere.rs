@@ -237,6 +237,11 @@ impl Segment {
         Self { a, b, normal, start_m, length_m: angle(&a, &b) * EARTH_RADIUS_M }
     }
 
+    /// Unit normal of the segment's great-circle plane; `None` for a zero-length segment.
+    pub fn normal(&self) -> Option<Vec3> {
+        self.normal
+    }
+
     /// Distance of `p` from the segment and the position of its closest point along the route.
     pub fn distance_and_offset(&self, p: &Vec3) -> (f64, f64) {
         let to_a = angle(p, &self.a) * EARTH_RADIUS_M;

@@ -303,8 +303,9 @@ impl TextIndex {
         Some(TextQuery { words: matches, idf })
     }
 
-    /// Slots that may match: the postings of the query word with the fewest, ascending.
-    pub fn candidates(&self, query: &TextQuery) -> Vec<u32> {
+    /// Slots that may match and that `keep` keeps: the postings of the query word with the fewest,
+    /// ascending.
+    pub fn candidates(&self, query: &TextQuery, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
         let smallest = query
             .words
             .iter()
@@ -312,9 +313,14 @@ impl TextIndex {
         let Some(word) = smallest else {
             return Vec::new();
         };
-        let mut slots: Vec<u32> = word.keys().flat_map(|id| self.postings[*id as usize].iter().copied()).collect();
-        slots.sort_unstable();
-        slots.dedup();
+        // Filter before the union: the filter (an area) usually keeps few of many postings.
+        let mut slots: Vec<u32> =
+            word.keys().flat_map(|id| self.postings[*id as usize].iter().copied()).filter(|slot| keep(*slot)).collect();
+        // One term's postings are sorted and distinct already; only a union needs the sort.
+        if word.len() > 1 {
+            slots.sort_unstable();
+            slots.dedup();
+        }
         slots
     }
 

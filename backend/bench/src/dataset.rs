@@ -226,7 +226,7 @@ impl Dataset {
                 capabilities.push(Capability::CreditCardPayable);
             }
             let connector = Connector {
-                id: ConnectorId::new("1").unwrap_or_else(|_| unreachable_id()),
+                id: valid(ConnectorId::new("1")),
                 standard,
                 format: ConnectorFormat::Cable,
                 power_type,
@@ -240,7 +240,7 @@ impl Dataset {
             let uid = evse_uid(n, index);
             evses.push(Evse {
                 evse_id: Some(format!("{country}*{party}*E{n}X{index}")),
-                uid: EvseUid::new(uid).unwrap_or_else(|_| unreachable_uid()),
+                uid: valid(EvseUid::new(uid)),
                 status,
                 status_schedule: vec![],
                 capabilities,
@@ -274,11 +274,8 @@ impl Dataset {
             .filter(|_| rng.random_bool(0.2))
             .collect();
         Location {
-            party: PartyId::new(
-                CountryCode::new(country).unwrap_or_else(|_| unreachable_country()),
-                PartyCode::new(party).unwrap_or_else(|_| unreachable_party()),
-            ),
-            id: LocationId::new(format!("L{n}")).unwrap_or_else(|_| unreachable_location()),
+            party: PartyId::new(valid(CountryCode::new(country)), valid(PartyCode::new(party))),
+            id: valid(LocationId::new(format!("L{n}"))),
             publish: true,
             publish_allowed_to: vec![],
             name: Some(format!("{operator} {city} {place}")),
@@ -306,22 +303,13 @@ impl Dataset {
     }
 }
 
-// The generator only builds ids from constants and numbers that are valid by construction; these
-// exist so that a broken constant shows up as a clear panic message, not an `unwrap`.
-fn unreachable_id() -> ConnectorId {
-    panic!("connector id constant is invalid")
-}
-fn unreachable_uid() -> EvseUid {
-    panic!("generated EVSE uid is invalid")
-}
-fn unreachable_country() -> CountryCode {
-    panic!("operator country constant is invalid")
-}
-fn unreachable_party() -> PartyCode {
-    panic!("operator party constant is invalid")
-}
-fn unreachable_location() -> LocationId {
-    panic!("generated location id is invalid")
+/// The generator builds ids only from constants and numbers, valid by construction; a broken
+/// constant is a bug in this file, so it stops the benchmark with the reason.
+fn valid<T>(id: Result<T, emsp_domain::ValidationError>) -> T {
+    match id {
+        Ok(id) => id,
+        Err(error) => panic!("the dataset generator built an invalid id: {error}"),
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,10 @@ fn radius_orders_by_distance_and_reports_it() {
     assert_eq!(found, [("NL*ABC*A".to_string(), 0.0), ("NL*ABC*B".to_string(), 1112.0)]);
     assert_eq!(page.hits[1].location.available_evses, 1);
     assert_eq!(page.hits[1].location.total_evses, 2);
+    // No area but an origin: everything, nearest first.
+    let from_origin =
+        SearchQuery { origin: Some(GeoPoint { latitude: 52.40, longitude: 4.8926 }), ..SearchQuery::default() };
+    assert_eq!(keys(&index, &from_origin), ["NL*ABC*C", "NL*ABC*B", "NL*ABC*A"]);
 }
 
 #[test]
@@ -272,6 +276,27 @@ fn bounding_boxes_cross_the_antimeridian_and_polygons_cut_exactly() {
     ];
     let query = SearchQuery { area: Some(Area::Polygon(square)), sort: SortBy::MaxPower, ..SearchQuery::default() };
     assert_eq!(keys(&index, &query), ["NL*ABC*FJ"]);
+    // A polygon across the antimeridian holds Fiji and Samoa, not Sydney.
+    let across = vec![
+        GeoPoint { latitude: -20.0, longitude: 170.0 },
+        GeoPoint { latitude: -20.0, longitude: -170.0 },
+        GeoPoint { latitude: -10.0, longitude: -170.0 },
+        GeoPoint { latitude: -10.0, longitude: 170.0 },
+    ];
+    let query = SearchQuery {
+        area: Some(Area::Polygon(across)),
+        sort: SortBy::MaxPower,
+        with_counts: true,
+        ..SearchQuery::default()
+    };
+    let mut found = keys(&index, &query);
+    found.sort();
+    assert_eq!(found, ["NL*ABC*FJ", "NL*ABC*WS"]);
+    // A location on the antimeridian itself is found once.
+    index.upsert(&location("AM", -15.0, 180.0, 0)).unwrap();
+    let page = index.search(&query, None).unwrap();
+    assert_eq!(page.total, Some(3));
+    assert_eq!(page.hits.len(), 3);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use emsp_domain::EvseStatus;
 use emsp_search_index::{ClusterQuery, Filters, MapFeature, SearchIndex, Viewer};
+use proptest::prelude::*;
 
 use crate::common::location;
 
@@ -110,4 +111,46 @@ fn bad_zoom_and_boxes_are_refused() {
     assert!(index.clusters(&europe(21, None)).is_err());
     let inverted = ClusterQuery { south: 50.0, north: 40.0, ..europe(5, None) };
     assert!(index.clusters(&inverted).is_err());
+}
+
+/// Cluster counts and ids, sorted, for comparing two ways of computing one view.
+fn summary(features: &[MapFeature]) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = features
+        .iter()
+        .map(|f| match f {
+            MapFeature::Cluster(c) => (c.id.to_string(), c.count),
+            MapFeature::Location(l) => (l.key.to_string(), 1),
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The precomputed pyramid and the on-demand computation from points agree on every view.
+    #[test]
+    fn pyramid_and_points_agree(
+        points in prop::collection::vec((-2.0..2.0f64, -3.0..3.0f64), 1..200),
+        view in (-2.5..2.0f64, -3.5..3.0f64, 0.05..3.0f64, 0.05..4.0f64),
+        zoom in 0u8..=14,
+    ) {
+        let index = SearchIndex::with_random_secret();
+        index.bulk_load(points.iter().enumerate().map(|(i, (dy, dx))| location(&format!("P{i}"), 50.0 + dy, 8.0 + dx, 0)));
+        let (south, west, height, width) = view;
+        let query = ClusterQuery {
+            south: 50.0 + south,
+            west: 8.0 + west,
+            north: 50.0 + south + height,
+            east: 8.0 + west + width,
+            zoom,
+            filters: None,
+            viewer: Viewer::default(),
+        };
+        let from_pyramid = index.clusters(&query).unwrap();
+        let all = Filters { min_power_kw: Some(0.0), ..Filters::default() };
+        let from_points = index.clusters(&ClusterQuery { filters: Some(all), ..query }).unwrap();
+        prop_assert_eq!(summary(&from_pyramid), summary(&from_points));
+    }
 }

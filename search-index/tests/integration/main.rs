@@ -7,5 +7,7 @@
 mod behaviour;
 mod clusters;
 mod common;
+mod concurrency;
 mod ocpi_feeds;
 mod properties;
+mod status_replay;

@@ -201,3 +201,80 @@ proptest! {
         prop_assert_eq!(total, Some(expected.len()));
     }
 }
+
+/// The point a fraction `t` of the way from `a` to `b` along the great circle (spherical slerp).
+fn great_circle_point(a: &GeoPoint, b: &GeoPoint, t: f64) -> GeoPoint {
+    let vector = |p: &GeoPoint| {
+        let (lat, lon) = (p.latitude.to_radians(), p.longitude.to_radians());
+        [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
+    };
+    let (va, vb) = (vector(a), vector(b));
+    let angle = (va[0] * vb[0] + va[1] * vb[1] + va[2] * vb[2]).clamp(-1.0, 1.0).acos();
+    if angle < 1e-12 {
+        return *a;
+    }
+    let (wa, wb) = (((1.0 - t) * angle).sin() / angle.sin(), (t * angle).sin() / angle.sin());
+    let v = [wa * va[0] + wb * vb[0], wa * va[1] + wb * vb[1], wa * va[2] + wb * vb[2]];
+    GeoPoint { latitude: v[2].atan2(v[0].hypot(v[1])).to_degrees(), longitude: v[1].atan2(v[0]).to_degrees() }
+}
+
+/// Distance from a route by brute force: haversine to points sampled every few metres along it.
+fn sampled_route_distance(route: &[GeoPoint], point: &GeoPoint) -> f64 {
+    let mut best = f64::INFINITY;
+    for pair in route.windows(2) {
+        let length = pair[0].distance_m(&pair[1]);
+        let steps = (length / 5.0).ceil().max(1.0) as usize;
+        for step in 0..=steps {
+            let t = step as f64 / steps as f64;
+            let sample = great_circle_point(&pair[0], &pair[1], t);
+            best = best.min(sample.distance_m(point));
+        }
+    }
+    best
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn corridor_matches_brute_force(
+        points in prop::collection::vec((-0.3..0.3f64, -0.3..0.3f64), 1..150),
+        route in prop::collection::vec((-0.25..0.25f64, -0.25..0.25f64), 2..5),
+        max_distance_m in 500.0..5_000.0f64,
+    ) {
+        let (lat0, lon0) = (48.0, 11.0);
+        let all: Vec<Location> = points
+            .iter()
+            .enumerate()
+            .map(|(i, (dy, dx))| location(&format!("P{i:03}"), lat0 + dy, lon0 + dx, 50))
+            .collect();
+        let route: Vec<GeoPoint> =
+            route.iter().map(|(dy, dx)| GeoPoint { latitude: lat0 + dy, longitude: lon0 + dx }).collect();
+        let index = SearchIndex::with_random_secret();
+        index.bulk_load(all.clone());
+        let query = SearchQuery {
+            area: Some(Area::Corridor { route: emsp_search_index::Route::Points(route.clone()), max_distance_m }),
+            sort: SortBy::MaxPower,
+            page_size: 100,
+            with_counts: true,
+            ..SearchQuery::default()
+        };
+        let page = index.search(&query, None).unwrap();
+        let found: std::collections::HashMap<String, f64> =
+            page.hits.iter().map(|h| (h.location.key.to_string(), h.distance_m.unwrap())).collect();
+        for loc in &all {
+            let expected = sampled_route_distance(&route, &loc.coordinates);
+            // Points within a few metres of the edge may fall either way (sampling, lon/lat lines).
+            if (expected - max_distance_m).abs() < 10.0 {
+                continue;
+            }
+            match found.get(&loc.key()) {
+                Some(distance) => {
+                    prop_assert!(expected < max_distance_m, "{} found but {} m away", loc.key(), expected);
+                    prop_assert!((distance - expected).abs() < 10.0, "{} vs {}", distance, expected);
+                }
+                None => prop_assert!(expected > max_distance_m, "{} missed at {} m", loc.key(), expected),
+            }
+        }
+    }
+}
