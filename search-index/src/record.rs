@@ -115,7 +115,7 @@ impl Uid {
         }
     }
 
-    fn eq_ignore_ascii_case(&self, other: &str) -> bool {
+    pub(crate) fn eq_ignore_ascii_case(&self, other: &str) -> bool {
         match self {
             Uid::Inline { len, bytes } => bytes[..usize::from(*len)].eq_ignore_ascii_case(other.as_bytes()),
             Uid::Shared(shared) => shared.eq_ignore_ascii_case(other),

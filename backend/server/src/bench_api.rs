@@ -48,7 +48,15 @@ impl ApiBenchReport {
             "index: {} EVSEs in {} locations, loaded in {:.1} s\n\
              near-me query (radius 10 km, DC, >= 1 available, first 20) with {} concurrent clients:\n\
              {} requests, {} errors, {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms",
-            self.evses, self.locations, self.load_s, self.concurrency, self.requests, self.errors, self.requests_per_s, self.p50_ms, self.p99_ms
+            self.evses,
+            self.locations,
+            self.load_s,
+            self.concurrency,
+            self.requests,
+            self.errors,
+            self.requests_per_s,
+            self.p50_ms,
+            self.p99_ms
         )
     }
 }
