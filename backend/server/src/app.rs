@@ -144,7 +144,11 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let index = Arc::new(SearchIndex::new(&cursor_secret(&config.database)));
     let roaming = web::Data::new(roaming(&config, &store)?);
     let roaming_for_app = roaming.clone();
-    let accounts = accounts(&config, &store)?;
+    // Loading (or creating) the signing keys reads the database: not on an async thread.
+    let (accounts_config, accounts_store) = (config.clone(), store.clone());
+    let accounts = tokio::task::spawn_blocking(move || accounts(&accounts_config, &accounts_store))
+        .await
+        .context("accounts panicked")??;
     let accounts_for_app = web::Data::new(accounts.clone());
     let schema = web::Data::new(emsp_graphql::build_schema(
         emsp_graphql::ApiContext {
