@@ -122,6 +122,20 @@ async fn load(store: &Store, key: String) -> Result<Option<Location>, OcpiError>
     blocking(move || store.get_location(&key)).await
 }
 
+/// For a location URL: its version, the party (which the sender must own), the key and the
+/// stored location (2003 when unknown).
+async fn stored(
+    roaming: &Roaming,
+    req: &OcpiRequest,
+    (v, cc, pid, id): (&str, &str, &str, &str),
+) -> Result<(OcpiVersion, PartyId, String, Location), OcpiError> {
+    let version = version(v)?;
+    let party = owner(req, cc, pid)?;
+    let key = location_key(&party, id);
+    let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    Ok((version, party, key, location))
+}
+
 fn body_object(body: Value) -> Result<Map<String, Value>, OcpiError> {
     match body {
         Value::Object(map) => Ok(map),
@@ -174,10 +188,7 @@ pub async fn get_location(
     path: web::Path<LocationPath>,
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id) = path.into_inner();
-    let version = version(&v)?;
-    let party = owner(&req, &cc, &pid)?;
-    let key = location_key(&party, &id);
-    let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    let (version, _, _, location) = stored(&roaming, &req, (&v, &cc, &pid, &id)).await?;
     Ok(req.ok(wire_location(&location, version)?))
 }
 
@@ -188,10 +199,7 @@ pub async fn get_evse(
     path: web::Path<EvsePath>,
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid) = path.into_inner();
-    let version = version(&v)?;
-    let party = owner(&req, &cc, &pid)?;
-    let key = location_key(&party, &id);
-    let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    let (version, _, key, location) = stored(&roaming, &req, (&v, &cc, &pid, &id)).await?;
     let mut wire = wire_location(&location, version)?;
     let evse = find_child(&mut wire["evses"], "uid", &uid).ok_or_else(|| unknown_location(&format!("{key}/{uid}")))?;
     Ok(req.ok(evse.take()))
@@ -204,10 +212,7 @@ pub async fn get_connector(
     path: web::Path<ConnectorPath>,
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid, connector_id) = path.into_inner();
-    let version = version(&v)?;
-    let party = owner(&req, &cc, &pid)?;
-    let key = location_key(&party, &id);
-    let location = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    let (version, _, key, location) = stored(&roaming, &req, (&v, &cc, &pid, &id)).await?;
     let mut wire = wire_location(&location, version)?;
     let missing = || unknown_location(&format!("{key}/{uid}/{connector_id}"));
     let evse = find_child(&mut wire["evses"], "uid", &uid).ok_or_else(missing)?;
@@ -247,10 +252,7 @@ pub async fn put_evse(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid) = path.into_inner();
-    let version = version(&v)?;
-    let party = owner(&req, &cc, &pid)?;
-    let key = location_key(&party, &id);
-    let stored = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    let (version, party, _, stored) = stored(&roaming, &req, (&v, &cc, &pid, &id)).await?;
     let evse = body.into_inner();
     if !evse.get("uid").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(&uid)) {
         return Err(OcpiError::invalid(format!("the EVSE's uid must be {uid}, as in the URL")));
@@ -278,10 +280,7 @@ pub async fn put_connector(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, OcpiError> {
     let (v, cc, pid, id, uid, connector_id) = path.into_inner();
-    let version = version(&v)?;
-    let party = owner(&req, &cc, &pid)?;
-    let key = location_key(&party, &id);
-    let stored = load(&roaming.store, key.clone()).await?.ok_or_else(|| unknown_location(&key))?;
+    let (version, party, key, stored) = stored(&roaming, &req, (&v, &cc, &pid, &id)).await?;
     let connector = body.into_inner();
     if !connector.get("id").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case(&connector_id)) {
         return Err(OcpiError::invalid(format!("the connector's id must be {connector_id}, as in the URL")));
