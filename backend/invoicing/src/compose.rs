@@ -161,7 +161,9 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
             number: None,
             issue_date: input.issue_date,
             due_date: match kind {
-                DocumentKind::Invoice => Some(input.issue_date + Duration::days(i64::from(input.supplier.payment.days))),
+                DocumentKind::Invoice => {
+                    Some(input.issue_date + Duration::days(i64::from(input.supplier.payment.days)))
+                }
                 DocumentKind::CreditNote => None,
             },
             period: input.period,

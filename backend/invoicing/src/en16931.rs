@@ -163,8 +163,12 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
     let mut fail = |rule: &'static str, message: String| violations.push(Violation { rule, message });
 
     let (line_name, quantity_name, type_name, allowed_types): (&str, &str, &str, &[&str]) = match root.name.as_str() {
-        "Invoice" => ("InvoiceLine", "InvoicedQuantity", "InvoiceTypeCode", &["380", "381", "384", "389", "875", "876", "877"]),
-        "CreditNote" => ("CreditNoteLine", "CreditedQuantity", "CreditNoteTypeCode", &["381", "261", "262", "296", "308", "532"]),
+        "Invoice" => {
+            ("InvoiceLine", "InvoicedQuantity", "InvoiceTypeCode", &["380", "381", "384", "389", "875", "876", "877"])
+        }
+        "CreditNote" => {
+            ("CreditNoteLine", "CreditedQuantity", "CreditNoteTypeCode", &["381", "261", "262", "296", "308", "532"])
+        }
         other => {
             fail("UBL", format!("root element {other} is neither Invoice nor CreditNote"));
             return Ok(violations);
@@ -182,7 +186,9 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
     // Mandatory elements.
     match root.text_at("CustomizationID") {
         None => fail("BR-01", "specification identifier (BT-24) missing".into()),
-        Some(id) if id != CUSTOMIZATION_ID => fail("BR-DE-21", format!("specification identifier {id} is not XRechnung 3.0")),
+        Some(id) if id != CUSTOMIZATION_ID => {
+            fail("BR-DE-21", format!("specification identifier {id} is not XRechnung 3.0"))
+        }
         Some(_) => {}
     }
     if root.text_at("ID").is_none() {
@@ -336,7 +342,8 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
         {
             fail("PEPPOL-EN16931-R120", format!("line {at}: net amount {n} is not quantity {q} × price {p}"));
         }
-        if let (Some(start), Some(end)) = (line.text_at("InvoicePeriod/StartDate"), line.text_at("InvoicePeriod/EndDate"))
+        if let (Some(start), Some(end)) =
+            (line.text_at("InvoicePeriod/StartDate"), line.text_at("InvoicePeriod/EndDate"))
             && end < start
         {
             fail("BR-30", format!("line {at}: period ends before it starts"));
@@ -386,8 +393,10 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
     }
 
     // VAT breakdown.
-    let tax_totals: Vec<&Element> =
-        root.children("TaxTotal").filter(|t| t.child("TaxAmount").and_then(|a| a.attribute("currencyID")) == Some(currency.as_str())).collect();
+    let tax_totals: Vec<&Element> = root
+        .children("TaxTotal")
+        .filter(|t| t.child("TaxAmount").and_then(|a| a.attribute("currencyID")) == Some(currency.as_str()))
+        .collect();
     let mut vat_total = None;
     match tax_totals.as_slice() {
         [tax_total] => {
@@ -409,7 +418,10 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
                 };
                 sum += amount;
                 if round2(taxable * rate / Decimal::ONE_HUNDRED) != amount {
-                    fail("BR-CO-17", format!("VAT {amount} of category {category} {rate} % is not {taxable} × rate, rounded"));
+                    fail(
+                        "BR-CO-17",
+                        format!("VAT {amount} of category {category} {rate} % is not {taxable} × rate, rounded"),
+                    );
                 }
                 let key = (category.clone(), rate.normalize());
                 if seen.insert(key.clone(), ()).is_some() {
@@ -418,7 +430,10 @@ pub fn check(xml: &[u8]) -> Result<Vec<Violation>, InvoicingError> {
                 let lines_net = net_by_rate.get(&key).copied().unwrap_or_default();
                 if lines_net != taxable {
                     let rule = if category == "Z" { "BR-Z-08" } else { "BR-S-08" };
-                    fail(rule, format!("taxable amount {taxable} of {category} {rate} % is not the lines' {lines_net}"));
+                    fail(
+                        rule,
+                        format!("taxable amount {taxable} of {category} {rate} % is not the lines' {lines_net}"),
+                    );
                 }
             }
             for key in net_by_rate.keys() {

@@ -18,8 +18,8 @@ mod usage;
 pub use compose::{RunInput, RunOutcome, Skipped, compose_run, money_digits, round_money};
 pub use error::InvoicingError;
 pub use model::{
-    Address, Customer, Document, DocumentKind, DocumentStatus, Line, PaymentTerms, PrecedingInvoice, Supplier,
-    Totals, VatGroup,
+    Address, Customer, Document, DocumentKind, DocumentStatus, Line, PaymentTerms, PrecedingInvoice, Supplier, Totals,
+    VatGroup,
 };
 pub use pdf::render_pdf;
 pub use period::BillingPeriod;

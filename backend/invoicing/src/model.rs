@@ -30,7 +30,10 @@ impl Address {
             return Err(InvoicingError::invalid(field, "street, postal code and city are required"));
         }
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(InvoicingError::invalid(field, format!("country {:?} is not ISO 3166-1 alpha-2", self.country)));
+            return Err(InvoicingError::invalid(
+                field,
+                format!("country {:?} is not ISO 3166-1 alpha-2", self.country),
+            ));
         }
         Ok(())
     }

@@ -171,10 +171,8 @@ pub fn render_pdf(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         DocumentKind::Invoice => "Invoice number",
         DocumentKind::CreditNote => "Credit note number",
     };
-    let mut details = vec![
-        (number_label, document.display_number().to_owned()),
-        ("Issue date", document.issue_date.to_string()),
-    ];
+    let mut details =
+        vec![(number_label, document.display_number().to_owned()), ("Issue date", document.issue_date.to_string())];
     if let Some(due) = document.due_date {
         details.push(("Due date", due.to_string()));
     }
@@ -270,7 +268,13 @@ pub fn render_pdf(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         DocumentKind::CreditNote => "Amount credited",
     };
     canvas.text(380.0, ty - 4.0, Font::Bold, 10.0, due_label);
-    canvas.text_right(RIGHT, ty - 4.0, Font::Bold, 10.0, &format!("{} {currency}", amount(document.totals.payable, digits)));
+    canvas.text_right(
+        RIGHT,
+        ty - 4.0,
+        Font::Bold,
+        10.0,
+        &format!("{} {currency}", amount(document.totals.payable, digits)),
+    );
     canvas.y = y.min(ty - 4.0) - 24.0;
 
     // Payment terms.

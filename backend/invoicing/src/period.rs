@@ -40,7 +40,11 @@ impl BillingPeriod {
     }
 
     pub fn next(&self) -> Self {
-        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { year: self.year, month: self.month + 1 } }
+        if self.month == 12 {
+            Self { year: self.year + 1, month: 1 }
+        } else {
+            Self { year: self.year, month: self.month + 1 }
+        }
     }
 
     pub fn last_day(&self) -> NaiveDate {

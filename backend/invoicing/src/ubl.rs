@@ -98,13 +98,9 @@ pub fn render_ubl(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         DocumentKind::Invoice => {
             ("ubl:Invoice", NS_INVOICE, "cbc:InvoiceTypeCode", "cac:InvoiceLine", "cbc:InvoicedQuantity")
         }
-        DocumentKind::CreditNote => (
-            "ubl:CreditNote",
-            NS_CREDIT_NOTE,
-            "cbc:CreditNoteTypeCode",
-            "cac:CreditNoteLine",
-            "cbc:CreditedQuantity",
-        ),
+        DocumentKind::CreditNote => {
+            ("ubl:CreditNote", NS_CREDIT_NOTE, "cbc:CreditNoteTypeCode", "cac:CreditNoteLine", "cbc:CreditedQuantity")
+        }
     };
     xml.writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None))).map_err(render_error)?;
     xml.open(root, &[("xmlns:ubl", namespace), ("xmlns:cac", NS_CAC), ("xmlns:cbc", NS_CBC)])?;
@@ -235,10 +231,7 @@ pub fn render_ubl(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         let category = if line.vat_rate.is_zero() { "Z" } else { "S" };
         xml.open(line_element, &[])?;
         xml.leaf("cbc:ID", &line.position.to_string())?;
-        xml.leaf(
-            "cbc:Note",
-            &format!("{} kWh, {} min, CDR {}", line.energy_kwh, line.duration_minutes, line.cdr_id),
-        )?;
+        xml.leaf("cbc:Note", &format!("{} kWh, {} min, CDR {}", line.energy_kwh, line.duration_minutes, line.cdr_id))?;
         xml.leaf_with(quantity_element, &[("unitCode", "C62")], quantity)?;
         xml.amount("cbc:LineExtensionAmount", line.net, currency, digits)?;
         xml.open("cac:InvoicePeriod", &[])?;
@@ -247,7 +240,8 @@ pub fn render_ubl(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         xml.leaf("cbc:EndDate", &line.date.to_string())?;
         xml.close("cac:InvoicePeriod")?;
         xml.open("cac:Item", &[])?;
-        let place = if line.evse.is_empty() { line.location.clone() } else { format!("{}, EVSE {}", line.location, line.evse) };
+        let place =
+            if line.evse.is_empty() { line.location.clone() } else { format!("{}, EVSE {}", line.location, line.evse) };
         xml.leaf("cbc:Description", &place)?;
         let name = if line.credit { "Credit for charging session" } else { "Charging session" };
         xml.leaf("cbc:Name", &format!("{name} {}", line.date))?;
@@ -274,8 +268,6 @@ pub(crate) fn payment_note(document: &Document) -> String {
     match (document.kind, document.due_date) {
         (DocumentKind::Invoice, Some(due)) => format!("{} Due date: {due}.", document.supplier.payment.note),
         (DocumentKind::Invoice, None) => document.supplier.payment.note.clone(),
-        (DocumentKind::CreditNote, _) => {
-            "The amount will be refunded or set off against the next invoice.".to_owned()
-        }
+        (DocumentKind::CreditNote, _) => "The amount will be refunded or set off against the next invoice.".to_owned(),
     }
 }
