@@ -150,9 +150,87 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    fleets (id) {
+        id -> Text,
+        name -> Text,
+        street -> Text,
+        additional_address -> Nullable<Text>,
+        postal_code -> Text,
+        city -> Text,
+        country -> Text,
+        vat_id -> Nullable<Text>,
+        time_zone -> Text,
+        currency -> Text,
+        billing_email -> Text,
+        buyer_reference -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fleet_members (fleet_id, user_id) {
+        fleet_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    document_counters (series, year) {
+        series -> Text,
+        year -> Integer,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        fleet_id -> Text,
+        kind -> Text,
+        status -> Text,
+        series -> Text,
+        year -> Nullable<Integer>,
+        number -> Nullable<BigInt>,
+        display_number -> Nullable<Text>,
+        period -> Text,
+        issue_date -> Date,
+        due_date -> Nullable<Date>,
+        currency -> Text,
+        net_total -> Text,
+        vat_total -> Text,
+        gross_total -> Text,
+        preceding_invoice_id -> Nullable<Text>,
+        document -> Text,
+        created_at -> Timestamp,
+        issued_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoice_lines (invoice_id, position) {
+        invoice_id -> Text,
+        position -> Integer,
+        cdr_id -> Text,
+        credit -> Bool,
+        ended_at -> Timestamp,
+        net -> Text,
+        vat_rate -> Text,
+        vat -> Text,
+    }
+}
+
 diesel::joinable!(partner_parties -> partners (partner_id));
 diesel::joinable!(evses -> locations (location_key));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(fleet_members -> fleets (fleet_id));
+diesel::joinable!(fleet_members -> users (user_id));
+diesel::joinable!(invoices -> fleets (fleet_id));
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     partners,
@@ -164,5 +242,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_feed,
     users,
     refresh_tokens,
-    signing_keys
+    signing_keys,
+    fleets,
+    fleet_members,
+    document_counters,
+    invoices,
+    invoice_lines,
 );

@@ -13,6 +13,8 @@ use emsp_store::{
 
 use emsp_domain::fixtures::{at, location, tariff};
 
+pub use super::invoice_cases::*;
+
 fn feed_kinds(store: &Store) -> Vec<(ChangeKind, String)> {
     store.changes_since(0, 1000).unwrap().into_iter().map(|c| (c.kind, c.entity_key)).collect()
 }
@@ -347,7 +349,7 @@ pub fn partner_registration_parties_and_pull_status(store: &Store) {
     assert_eq!(store.list_partners().unwrap().len(), 1);
 }
 
-fn new_user<'a>(email: &'a str, role: emsp_store::Role) -> emsp_store::NewUser<'a> {
+pub(crate) fn new_user<'a>(email: &'a str, role: emsp_store::Role) -> emsp_store::NewUser<'a> {
     emsp_store::NewUser {
         email,
         name: Some("Ada"),

@@ -6,6 +6,7 @@
 //! instances return at once; `EMSP_REQUIRE_POSTGRES=1` turns that into a failure.
 
 mod cases;
+mod invoice_cases;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {
@@ -51,6 +52,10 @@ store_test_suite!(
     refresh_tokens_are_hashed_and_rotate_once,
     a_refresh_token_is_spent_once_under_concurrent_use,
     signing_keys_are_sealed_and_retire,
+    fleets_and_their_members_round_trip,
+    a_preview_is_replaced_and_an_issued_month_is_never_billed_twice,
+    issued_invoices_never_change,
+    invoice_numbers_have_no_gaps_when_runs_race,
 );
 
 #[test]

@@ -1,0 +1,6 @@
+DROP TABLE invoice_lines;
+DROP TABLE invoices;
+DROP TABLE document_counters;
+DROP TABLE fleet_members;
+DROP TABLE fleets;
+DROP FUNCTION invoice_lines_keep_issued; DROP FUNCTION invoices_keep_issued;
