@@ -12,6 +12,7 @@ use crate::period::BillingPeriod;
 
 /// A postal address (EN 16931 BG-5 / BG-8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Address {
     /// Street and number (BT-35 / BT-50).
     pub street: String,
@@ -52,6 +53,7 @@ impl Address {
 
 /// How and when the customer pays (BG-16, BT-20).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PaymentTerms {
     /// Days from the issue date to the due date.
     pub days: u32,
@@ -68,6 +70,7 @@ pub struct PaymentTerms {
 
 /// Us: the EMSP that issues the invoices (from configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Supplier {
     /// Legal name (BT-27).
     pub name: String,

@@ -60,6 +60,16 @@ enum Command {
         #[command(subcommand)]
         what: TariffCommand,
     },
+    /// Fleets: companies whose drivers charge on our contract and get monthly invoices.
+    Fleet {
+        #[command(subcommand)]
+        what: FleetCommand,
+    },
+    /// Monthly fleet invoices and credit notes: run (or preview) a month, export a document.
+    Invoice {
+        #[command(subcommand)]
+        what: InvoiceCommand,
+    },
     /// Measure hot paths and print the figures.
     Bench {
         #[command(subcommand)]
@@ -199,6 +209,88 @@ impl CpoSimArgs {
             ..emsp_cpo_sim::SimOptions::default()
         })
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum FleetCommand {
+    /// Create a fleet with the customer data its invoices need.
+    Create(FleetCreateArgs),
+    /// List the fleets.
+    List,
+    /// Add a user (by email) to a fleet as a driver or fleet manager, or change their role.
+    AddMember {
+        #[arg(long)]
+        fleet: String,
+        #[arg(long)]
+        email: String,
+        /// `driver` or `fleet-manager`.
+        #[arg(long, default_value = "driver")]
+        role: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct FleetCreateArgs {
+    /// The fleet's id; a random one when absent.
+    #[arg(long)]
+    id: Option<String>,
+    /// Legal name, as invoiced.
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    street: String,
+    #[arg(long)]
+    postal_code: String,
+    #[arg(long)]
+    city: String,
+    /// ISO 3166-1 alpha-2 (`DE`).
+    #[arg(long)]
+    country: String,
+    #[arg(long)]
+    vat_id: Option<String>,
+    /// IANA time zone whose calendar months are billed.
+    #[arg(long, default_value = "Europe/Berlin")]
+    time_zone: String,
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    #[arg(long)]
+    billing_email: String,
+    /// Buyer reference (BT-10; the Leitweg-ID of German public buyers).
+    #[arg(long)]
+    buyer_reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum InvoiceCommand {
+    /// Invoice a month: every CDR of each fleet that ended in it (fleet time zone). Rerunning an
+    /// issued month bills nothing twice; `--preview` keeps drafts (replaced by the next run).
+    Run {
+        /// The month, `YYYY-MM`.
+        #[arg(long)]
+        period: String,
+        /// One fleet; every fleet when absent.
+        #[arg(long)]
+        fleet: Option<String>,
+        /// Save drafts without numbers instead of issuing.
+        #[arg(long)]
+        preview: bool,
+        /// The issue date (default: today, UTC).
+        #[arg(long)]
+        issue_date: Option<chrono::NaiveDate>,
+        /// OCPI CDR JSON files to bill (all taken as `--fleet`'s), until CDRs are stored.
+        #[arg(long, requires = "fleet")]
+        cdrs: Vec<PathBuf>,
+    },
+    /// Write a stored document as PDF, CSV or UBL XML.
+    Export {
+        /// The document's id (as `emsp invoice run` prints it).
+        id: String,
+        #[arg(long, value_parser = ["pdf", "csv", "xml"])]
+        format: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -342,6 +434,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(create_user(config, &email, &role, name.as_deref()))
         }
         Command::Import { files, party } => runtime.block_on(import(config, files, party)),
+        Command::Fleet { what } => runtime.block_on(fleet(config, what)),
+        Command::Invoice { what } => runtime.block_on(invoice(config, what)),
         Command::Tariff { what: TariffCommand::Price { tariff, cdr, time_zone } } => {
             price_cdr(tariff.as_deref(), &cdr, time_zone.as_deref())
         }
@@ -364,6 +458,145 @@ async fn create_user(config: Config, email: &str, role: &str, name: Option<&str>
     })
     .await??;
     println!("created {} {} ({})", user.role.as_str(), user.email, user.id);
+    Ok(())
+}
+
+/// Opens and migrates the store for a one-shot command.
+async fn migrated_store(config: &Config) -> anyhow::Result<emsp_store::Store> {
+    let store = app::open_store(&config.database)?;
+    app::wait_for_database(&store, &config.database).await?;
+    let migrating = store.clone();
+    tokio::task::spawn_blocking(move || migrating.migrate()).await.context("migration panicked")??;
+    Ok(store)
+}
+
+async fn fleet(config: Config, command: FleetCommand) -> anyhow::Result<()> {
+    let store = migrated_store(&config).await?;
+    match command {
+        FleetCommand::Create(args) => {
+            let currency = emsp_domain::Currency::new(&args.currency)?;
+            let customer = emsp_invoicing::Customer {
+                id: args.id.unwrap_or_else(|| format!("fleet_{}", uuid::Uuid::new_v4().simple())),
+                name: args.name,
+                address: emsp_invoicing::Address {
+                    street: args.street,
+                    additional: None,
+                    postal_code: args.postal_code,
+                    city: args.city,
+                    country: args.country.to_ascii_uppercase(),
+                },
+                vat_id: args.vat_id,
+                time_zone: args.time_zone,
+                currency,
+                billing_email: args.billing_email,
+                buyer_reference: args.buyer_reference,
+            };
+            let created = tokio::task::spawn_blocking(move || store.create_fleet(&customer)).await??;
+            println!("created fleet {} ({})", created.customer.id, created.customer.name);
+        }
+        FleetCommand::List => {
+            let fleets = tokio::task::spawn_blocking(move || store.list_fleets()).await??;
+            for fleet in fleets {
+                let c = fleet.customer;
+                println!("{}\t{}\t{}\t{}\t{}", c.id, c.name, c.time_zone, c.currency, c.billing_email);
+            }
+        }
+        FleetCommand::AddMember { fleet, email, role } => {
+            let role = match role.to_ascii_lowercase().replace('_', "-").as_str() {
+                "driver" => emsp_store::FleetRole::Driver,
+                "fleet-manager" => emsp_store::FleetRole::FleetManager,
+                other => anyhow::bail!("{other:?} is not a fleet role: driver or fleet-manager"),
+            };
+            let (fleet_id, user_email) = (fleet.clone(), email.clone());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                let user = store.find_user_by_email(&email)?.with_context(|| format!("no user with email {email}"))?;
+                store.get_fleet(&fleet)?.with_context(|| format!("no fleet {fleet}"))?;
+                store.set_fleet_member(&fleet, &user.id, role)?;
+                Ok(())
+            })
+            .await??;
+            println!("{user_email} is a {} of fleet {fleet_id}", role.as_str());
+        }
+    }
+    Ok(())
+}
+
+async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> {
+    let store = migrated_store(&config).await?;
+    match command {
+        InvoiceCommand::Run { period, fleet, preview, issue_date, cdrs } => {
+            let supplier = config
+                .invoicing
+                .supplier
+                .clone()
+                .context("no supplier configured: set [invoicing.supplier] in the configuration file")?;
+            let period: emsp_invoicing::BillingPeriod = period.parse()?;
+            let issue_date = issue_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let mode = if preview { emsp_store::RunMode::Preview } else { emsp_store::RunMode::Issue };
+            let runs = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<crate::invoicing::FleetRun>> {
+                let fleets = match &fleet {
+                    Some(id) => vec![store.get_fleet(id)?.with_context(|| format!("no fleet {id}"))?],
+                    None => store.list_fleets()?,
+                };
+                // Until CDRs are stored (charging), the only source is OCPI CDR files for one fleet.
+                let Some(fleet_id) = fleet.filter(|_| !cdrs.is_empty()) else {
+                    anyhow::bail!("CDRs are not stored yet: pass --fleet ID --cdrs FILE (OCPI CDR JSON)");
+                };
+                let source = crate::invoicing::OcpiFileCdrs::read(&fleet_id, &cdrs)?;
+                let mut runs = Vec::new();
+                for fleet in fleets {
+                    let run = crate::invoicing::run_fleet(
+                        &store,
+                        &supplier,
+                        &fleet.customer,
+                        period,
+                        issue_date,
+                        mode,
+                        &source,
+                    )?;
+                    runs.push(run);
+                }
+                Ok(runs)
+            })
+            .await??;
+            for run in runs {
+                if run.documents.is_empty() {
+                    println!("{}: nothing to invoice", run.fleet_id);
+                }
+                for record in &run.documents {
+                    let d = &record.document;
+                    println!(
+                        "{}\t{}\t{}\t{}\t{} lines\tnet {}\tVAT {}\ttotal {} {}\tid {}",
+                        run.fleet_id,
+                        d.kind.as_str(),
+                        d.display_number(),
+                        record.status.as_str(),
+                        d.lines.len(),
+                        d.totals.net,
+                        d.totals.vat,
+                        d.totals.gross,
+                        d.currency,
+                        record.id
+                    );
+                }
+                for skipped in &run.skipped {
+                    println!("{}: skipped {}: {}", run.fleet_id, skipped.cdr_id, skipped.reason);
+                }
+            }
+        }
+        InvoiceCommand::Export { id, format, out } => {
+            let record = tokio::task::spawn_blocking(move || store.get_invoice(&id))
+                .await??
+                .context("no such document")?;
+            let bytes = match format.as_str() {
+                "pdf" => emsp_invoicing::render_pdf(&record.document)?,
+                "csv" => emsp_invoicing::render_csv(&record.document)?,
+                _ => emsp_invoicing::render_ubl(&record.document)?,
+            };
+            std::fs::write(&out, bytes).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("wrote {} {} to {}", record.document.display_number(), format, out.display());
+        }
+    }
     Ok(())
 }
 

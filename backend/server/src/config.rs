@@ -29,6 +29,7 @@
 //! | `EMSP_ANONYMOUS_SEARCH` | `api.anonymous_search` | `true` | whether searching chargers works without signing in |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
+//! | (file only) | `invoicing.supplier` | none | our company on fleet invoices: name, address, VAT id, contact, bank, payment terms, VAT rates, number series (see the README) |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,6 +47,15 @@ pub struct Config {
     pub ocpi: OcpiConfig,
     pub api: ApiConfig,
     pub log: LogConfig,
+    pub invoicing: InvoicingConfig,
+}
+
+/// Fleet invoicing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvoicingConfig {
+    /// `invoicing.supplier` (file only): us, as invoices name us. Invoice runs refuse to start without it.
+    pub supplier: Option<emsp_invoicing::Supplier>,
 }
 
 /// The driver API (GraphQL).
@@ -225,6 +235,7 @@ struct FileConfig {
     ocpi: OcpiConfig,
     api: ApiConfig,
     log: LogConfig,
+    invoicing: InvoicingConfig,
 }
 
 /// A configuration problem, naming the source that was wrong.
@@ -265,6 +276,7 @@ impl Config {
             ocpi: parsed.ocpi,
             api: parsed.api,
             log: parsed.log,
+            invoicing: parsed.invoicing,
         };
         let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
 
@@ -353,6 +365,14 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        if let Some(supplier) = &config.invoicing.supplier
+            && let Err(error) = supplier.validate()
+        {
+            return Err(ConfigError::File {
+                path: file_path.clone().unwrap_or_default(),
+                message: format!("invoicing.supplier: {error}"),
+            });
+        }
         Ok(config)
     }
 }
@@ -435,6 +455,42 @@ mod tests {
         assert!(err.contains("DATABASE_URL environment variable"), "{err}");
         std::fs::remove_file(typo).unwrap();
         std::fs::remove_file(secret).unwrap();
+    }
+
+    #[test]
+    fn the_invoicing_supplier_comes_from_the_file_and_is_checked() {
+        let supplier = r#"
+[invoicing.supplier]
+name = "Open EMSP GmbH"
+vat_id = "DE123456789"
+contact_name = "Billing"
+phone = "+49 30 1234567"
+email = "billing@open-emsp.example"
+vat_rates = ["19", "7"]
+default_vat_rate = "19"
+invoice_series = "INV"
+credit_note_series = "CN"
+[invoicing.supplier.address]
+street = "Torstrasse 1"
+postal_code = "10119"
+city = "Berlin"
+country = "DE"
+[invoicing.supplier.payment]
+days = 14
+iban = "DE02120300000000202051"
+note = "Payable within 14 days."
+"#;
+        let good = write_file(supplier);
+        let config = Config::load(Some(&good), &env(&[])).unwrap();
+        let loaded = config.invoicing.supplier.unwrap();
+        assert_eq!(loaded.vat_rates.len(), 2);
+        assert_eq!(loaded.payment.days, 14);
+        let bad = write_file(&supplier.replace("country = \"DE\"", "country = \"Germany\""));
+        let err = Config::load(Some(&bad), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("invoicing.supplier") && err.contains("country"), "{err}");
+        assert!(Config::load(None, &env(&[])).unwrap().invoicing.supplier.is_none());
+        std::fs::remove_file(good).unwrap();
+        std::fs::remove_file(bad).unwrap();
     }
 
     #[test]

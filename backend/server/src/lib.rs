@@ -10,6 +10,7 @@ mod demo;
 pub mod error;
 mod health;
 mod index_sync;
+pub mod invoicing;
 pub mod metrics;
 mod router;
 pub mod telemetry;

@@ -1,0 +1,96 @@
+//! Fleet invoicing in the server: a monthly run reads a fleet's CDRs through a [`CdrSource`],
+//! composes the documents (`emsp-invoicing`), checks each against the EN 16931 rules, and saves
+//! them as drafts (preview) or issued, numbered documents (`emsp-store`).
+//!
+//! Where the stored CDRs plug in: the charging work adds `cdrs` and `tokens` (with `fleet_id`).
+//! A `StoredCdrs` source then implements [`CdrSource::usage`] as one store query, "CDRs whose token
+//! has this `fleet_id` and whose end lies in `[from, to)`", mapped with `UsageRecord::from(&Cdr)`;
+//! [`run_fleet`] and the `emsp invoice run` command take it in place of [`OcpiFileCdrs`] without
+//! further change.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use emsp_invoicing::{BillingPeriod, CdrSource, Customer, RunInput, Skipped, SourceError, Supplier, UsageRecord};
+use emsp_store::{InvoiceRecord, RunMode, Store};
+
+/// CDRs read from OCPI CDR JSON files (a CPO's export), all taken as one fleet's: the source until
+/// CDRs are stored, and for operators who bill an imported export.
+pub struct OcpiFileCdrs {
+    fleet_id: String,
+    records: Vec<UsageRecord>,
+}
+
+impl OcpiFileCdrs {
+    /// Reads every file; a CDR that cannot be read fails the whole source (a bill must be complete).
+    pub fn read(fleet_id: &str, files: &[impl AsRef<Path>]) -> anyhow::Result<Self> {
+        let options = emsp_ocpi::ImportOptions::default();
+        let mut records = Vec::new();
+        for file in files {
+            let file = file.as_ref();
+            let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let feed = emsp_ocpi::parse_cdrs(&bytes, &options).with_context(|| format!("{}", file.display()))?;
+            if let Some(skipped) = feed.skipped.first() {
+                anyhow::bail!("{}: a CDR cannot be read: {skipped}", file.display());
+            }
+            records.extend(feed.items.iter().map(UsageRecord::from));
+        }
+        Ok(Self { fleet_id: fleet_id.to_owned(), records })
+    }
+}
+
+impl CdrSource for OcpiFileCdrs {
+    fn usage(&self, fleet_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageRecord>, SourceError> {
+        if fleet_id != self.fleet_id {
+            return Ok(Vec::new());
+        }
+        Ok(self.records.iter().filter(|r| r.end >= from && r.end < to).cloned().collect())
+    }
+}
+
+/// What one fleet's run did.
+#[derive(Debug)]
+pub struct FleetRun {
+    pub fleet_id: String,
+    pub documents: Vec<InvoiceRecord>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Runs `period` for `fleet`: compose, check, save. Blocking (store calls): call it from
+/// `spawn_blocking` in async code.
+pub fn run_fleet(
+    store: &Store,
+    supplier: &Supplier,
+    fleet: &Customer,
+    period: BillingPeriod,
+    issue_date: NaiveDate,
+    mode: RunMode,
+    source: &dyn CdrSource,
+) -> anyhow::Result<FleetRun> {
+    let tz = fleet.tz()?;
+    let (from, to) = period.bounds(tz);
+    let records = source.usage(&fleet.id, from, to)?;
+    let mut keys: Vec<String> = records.iter().map(|r| r.cdr_id.clone()).collect();
+    keys.extend(records.iter().filter_map(|r| r.credits_cdr.clone()));
+    let billed = store.billed_cdrs(&keys)?;
+    let input = RunInput { customer: fleet, supplier, period, issue_date, billed: &billed };
+    let outcome = emsp_invoicing::compose_run(&input, &records)?;
+    let documents: Vec<_> = outcome.invoice.into_iter().chain(outcome.credit_notes).collect();
+    for document in &documents {
+        let violations = emsp_invoicing::en16931::check(&emsp_invoicing::render_ubl(document)?)?;
+        if let Some(first) = violations.first() {
+            anyhow::bail!("fleet {}: the document breaks {}: {}", fleet.id, first.rule, first.message);
+        }
+    }
+    let saved = if documents.is_empty() { Vec::new() } else { store.save_run(&fleet.id, period, &documents, mode)? };
+    tracing::info!(
+        fleet = %fleet.id,
+        period = %period,
+        documents = saved.len(),
+        skipped = outcome.skipped.len(),
+        issued = mode == RunMode::Issue,
+        "invoice run"
+    );
+    Ok(FleetRun { fleet_id: fleet.id.clone(), documents: saved, skipped: outcome.skipped })
+}
