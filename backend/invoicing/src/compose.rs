@@ -16,9 +16,9 @@
 //!    its own exact VAT, and the shares add up to the group's VAT, so the CSV sums to the invoice.
 //!
 //! VAT rate of a line: our rate for the supply, matched from the CDR. A CDR with a VAT-inclusive cost
-//! gets the configured rate whose VAT is nearest to the CPO's (`incl - excl`); without one, the
-//! configured default. Matching instead of dividing keeps tiny amounts (0.05 -> 0.06 is "20 %") on a
-//! real rate.
+//! gets the configured rate whose VAT matches the CPO's (`incl - excl`) within rounding; a CDR
+//! without one, or whose VAT matches none of our rates (a CPO abroad), gets the configured default.
+//! Matching instead of dividing keeps tiny amounts (0.05 -> 0.06 is "20 %") on a real rate.
 //!
 //! Credits: a credit CDR (flagged `credit`, or with a negative cost) whose original CDR is already on
 //! an issued invoice becomes a line of a credit note that refers to that invoice (one credit note per
@@ -214,23 +214,24 @@ fn line_of(record: &UsageRecord, supplier: &Supplier, tz: chrono_tz::Tz, digits:
     }
 }
 
-/// Our configured rate whose VAT on `net` is nearest to the CPO's VAT (`gross - net`).
+/// Our configured rate whose VAT on `net` matches the CPO's VAT (`gross - net`), within rounding
+/// (a cent, or half a percentage point of the rate on large amounts); the default rate when none
+/// matches (a CPO abroad with a rate we do not charge) or the CDR carries no VAT-inclusive cost.
 fn vat_rate(supplier: &Supplier, net: Decimal, gross: Option<Decimal>) -> Decimal {
-    let Some(gross) = gross else { return supplier.default_vat_rate };
-    if net.is_zero() || supplier.vat_rates.is_empty() {
-        return supplier.default_vat_rate;
+    let Some(gross) = gross else { return supplier.default_vat_rate.normalize() };
+    if net.is_zero() {
+        return supplier.default_vat_rate.normalize();
     }
     let cpo_vat = gross - net;
-    let mut best = supplier.default_vat_rate;
-    let mut best_gap = (net * best / Decimal::ONE_HUNDRED - cpo_vat).abs();
+    let tolerance = Decimal::new(1, 2).max(net * Decimal::new(5, 3));
+    let mut best: Option<(Decimal, Decimal)> = None;
     for &rate in &supplier.vat_rates {
         let gap = (net * rate / Decimal::ONE_HUNDRED - cpo_vat).abs();
-        if gap < best_gap {
-            best = rate;
-            best_gap = gap;
+        if gap <= tolerance && best.is_none_or(|(_, best_gap)| gap < best_gap) {
+            best = Some((rate, gap));
         }
     }
-    best.normalize()
+    best.map_or(supplier.default_vat_rate, |(rate, _)| rate).normalize()
 }
 
 /// The VAT breakdown, and each line's share of its group's VAT (largest remainder).

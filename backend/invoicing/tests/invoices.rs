@@ -120,6 +120,14 @@ fn vat_is_computed_per_rate_group_and_lines_share_it_exactly() {
         // Zero rated.
         record("g", "2026-10-09T10:00:00Z", dec!(5.50), Some(dec!(5.50))),
     ];
+    // Rates are matched, not divided out: 0.05 -> 0.06 is 19 % (0.0095), a CPO's 10 % is none of
+    // ours and gets the default.
+    let small = run(&[record("s", "2026-10-03T10:00:00Z", dec!(0.05), Some(dec!(0.06)))], &HashMap::new());
+    assert_eq!(small.invoice.unwrap().lines[0].vat_rate, dec!(19));
+    let foreign = run(&[record("f", "2026-10-03T10:00:00Z", dec!(4.00), Some(dec!(4.40)))], &HashMap::new());
+    assert_eq!(foreign.invoice.unwrap().lines[0].vat_rate, dec!(19));
+    let seven = run(&[record("7", "2026-10-03T10:00:00Z", dec!(1000), Some(dec!(1070.04)))], &HashMap::new());
+    assert_eq!(seven.invoice.unwrap().lines[0].vat_rate, dec!(7), "within rounding of 7 %");
     let outcome = run(&records, &HashMap::new());
     let invoice = outcome.invoice.expect("an invoice");
     assert!(outcome.credit_notes.is_empty() && outcome.skipped.is_empty());
