@@ -18,6 +18,7 @@ use emsp_invoicing::{
     Address, BillingPeriod, Customer, Document, DocumentKind, DocumentStatus, PrecedingInvoice, Totals,
 };
 
+use crate::accounts::Role;
 use crate::database::{DbConnection, Store, per_backend};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{document_counters, fleet_members, fleets, invoice_lines, invoices};
@@ -461,8 +462,15 @@ impl Store {
         row.map(InvoiceRow::into_record).transpose()
     }
 
-    /// A fleet's documents, newest first, `first` at most, after the one with id `after`.
-    pub fn list_invoices(&self, fleet_id: &str, first: i64, after: Option<&str>) -> StoreResult<Vec<InvoiceRecord>> {
+    /// A fleet's documents, newest first, `first` at most, after the one with id `after`; drafts
+    /// only when `include_drafts`.
+    pub fn list_invoices(
+        &self,
+        fleet_id: &str,
+        first: i64,
+        after: Option<&str>,
+        include_drafts: bool,
+    ) -> StoreResult<Vec<InvoiceRecord>> {
         let mut conn = self.conn()?;
         let mut query = invoices::table
             .filter(invoices::fleet_id.eq(fleet_id))
@@ -470,6 +478,9 @@ impl Store {
             .order((invoices::created_at.desc(), invoices::id.desc()))
             .limit(first.clamp(0, 500))
             .into_boxed();
+        if !include_drafts {
+            query = query.filter(invoices::status.ne(DocumentStatus::Draft.as_str()));
+        }
         if let Some(after) = after {
             let cursor: Option<(NaiveDateTime, String)> = invoices::table
                 .filter(invoices::fleet_id.eq(fleet_id))
@@ -484,6 +495,47 @@ impl Store {
         }
         let rows: Vec<InvoiceRow> = query.load(&mut *conn)?;
         rows.into_iter().map(InvoiceRow::into_record).collect()
+    }
+
+    /// The fleets `user_id` manages.
+    pub fn managed_fleets(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        Ok(fleet_members::table
+            .filter(fleet_members::user_id.eq(user_id))
+            .filter(fleet_members::role.eq(FleetRole::FleetManager.as_str()))
+            .order(fleet_members::fleet_id.asc())
+            .select(fleet_members::fleet_id)
+            .load(&mut *conn)?)
+    }
+
+    /// Whether `user_id` (with account role `role`) may see `fleet_id`: operations staff see every
+    /// fleet, a fleet manager the fleets they manage, nobody else any.
+    pub fn may_see_fleet(&self, user_id: &str, role: Role, fleet_id: &str) -> StoreResult<bool> {
+        if role == Role::Ops {
+            return Ok(true);
+        }
+        let mut conn = self.conn()?;
+        let managed: i64 = fleet_members::table
+            .filter(fleet_members::user_id.eq(user_id))
+            .filter(fleet_members::fleet_id.eq(fleet_id))
+            .filter(fleet_members::role.eq(FleetRole::FleetManager.as_str()))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(managed > 0)
+    }
+
+    /// The document `invoice_id` if `user_id` may see it: operations staff any, a fleet manager the
+    /// issued (not draft) documents of their fleets. `None` both when it does not exist and when it
+    /// is not theirs, so ids cannot be probed.
+    pub fn invoice_for_viewer(&self, invoice_id: &str, user_id: &str, role: Role) -> StoreResult<Option<InvoiceRecord>> {
+        let Some(record) = self.get_invoice(invoice_id)? else { return Ok(None) };
+        if role == Role::Ops {
+            return Ok(Some(record));
+        }
+        if record.status == DocumentStatus::Draft || !self.may_see_fleet(user_id, role, &record.fleet_id)? {
+            return Ok(None);
+        }
+        Ok(Some(record))
     }
 
     /// The fleet's documents of one month (drafts included).

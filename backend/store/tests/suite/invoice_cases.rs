@@ -120,6 +120,12 @@ pub fn fleets_and_their_members_round_trip(store: &Store) {
     assert_eq!(members.len(), 2);
     assert_eq!(store.memberships(&manager.id).unwrap()[0].role, FleetRole::FleetManager);
     assert!(matches!(store.set_fleet_member("nope", &driver.id, FleetRole::Driver), Err(StoreError::NotFound(_))));
+    assert_eq!(store.managed_fleets(&manager.id).unwrap(), vec!["acme".to_owned()]);
+    assert!(store.managed_fleets(&driver.id).unwrap().is_empty());
+    assert!(store.may_see_fleet(&manager.id, emsp_store::Role::FleetManager, "acme").unwrap());
+    assert!(!store.may_see_fleet(&driver.id, emsp_store::Role::Driver, "acme").unwrap(), "a driver is no manager");
+    assert!(!store.may_see_fleet(&manager.id, emsp_store::Role::FleetManager, "other").unwrap());
+    assert!(store.may_see_fleet("anyone", emsp_store::Role::Ops, "other").unwrap());
     assert!(store.remove_fleet_member("acme", &driver.id).unwrap());
     assert_eq!(store.fleet_members("acme").unwrap().len(), 1);
     assert_eq!(store.list_fleets().unwrap().len(), 1);
@@ -168,13 +174,13 @@ pub fn a_preview_is_replaced_and_an_issued_month_is_never_billed_twice(store: &S
     assert_eq!(notes[0].preceding_invoice_id.as_deref(), Some(issued[0].id.as_str()));
     assert_eq!(notes[0].document.preceding.as_ref().unwrap().number, "INV-2026-000001");
 
-    let listed = store.list_invoices("acme", 10, None).unwrap();
+    let listed = store.list_invoices("acme", 10, None, true).unwrap();
     assert_eq!(listed.len(), 2);
-    let page = store.list_invoices("acme", 1, None).unwrap();
-    let next = store.list_invoices("acme", 1, Some(&page[0].id)).unwrap();
+    let page = store.list_invoices("acme", 1, None, true).unwrap();
+    let next = store.list_invoices("acme", 1, Some(&page[0].id), true).unwrap();
     assert_eq!(next.len(), 1);
     assert_ne!(page[0].id, next[0].id);
-    assert!(store.list_invoices("other", 10, None).unwrap().is_empty());
+    assert!(store.list_invoices("other", 10, None, true).unwrap().is_empty());
 }
 
 pub fn issued_invoices_never_change(store: &Store) {
@@ -241,4 +247,27 @@ pub fn invoice_numbers_have_no_gaps_when_runs_race(store: &Store) {
         .into_iter()
         .collect();
     assert!(per_fleet.values().all(|&n| n == 1), "{per_fleet:?}");
+}
+
+pub fn a_fleet_manager_sees_only_issued_documents_of_their_fleets(store: &Store) {
+    use emsp_store::Role;
+    let (acme, other) = (fleet("acme"), fleet("other"));
+    store.create_fleet(&acme).unwrap();
+    store.create_fleet(&other).unwrap();
+    let boss = store.create_user(&super::cases::new_user("boss@acme.example", Role::FleetManager)).unwrap();
+    store.set_fleet_member("acme", &boss.id, FleetRole::FleetManager).unwrap();
+
+    let draft = store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Preview).unwrap();
+    assert!(store.invoice_for_viewer(&draft[0].id, &boss.id, Role::FleetManager).unwrap().is_none(), "drafts are ops'");
+    assert!(store.invoice_for_viewer(&draft[0].id, "ops", Role::Ops).unwrap().is_some());
+    assert!(store.list_invoices("acme", 10, None, false).unwrap().is_empty());
+
+    let mine = store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Issue).unwrap();
+    let theirs =
+        store.save_run("other", october(), &compose(store, &other, &[usage("other", 1, 100)]), RunMode::Issue).unwrap();
+    assert_eq!(store.invoice_for_viewer(&mine[0].id, &boss.id, Role::FleetManager).unwrap().unwrap().id, mine[0].id);
+    assert!(store.invoice_for_viewer(&theirs[0].id, &boss.id, Role::FleetManager).unwrap().is_none());
+    assert!(store.invoice_for_viewer("inv_guessed", &boss.id, Role::FleetManager).unwrap().is_none());
+    assert_eq!(store.list_invoices("acme", 10, None, false).unwrap().len(), 1);
+    assert_eq!(theirs[0].document.number.as_deref(), Some("INV-2026-000002"), "one series across fleets");
 }

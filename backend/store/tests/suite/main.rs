@@ -56,6 +56,7 @@ store_test_suite!(
     a_preview_is_replaced_and_an_issued_month_is_never_billed_twice,
     issued_invoices_never_change,
     invoice_numbers_have_no_gaps_when_runs_race,
+    a_fleet_manager_sees_only_issued_documents_of_their_fleets,
 );
 
 #[test]
