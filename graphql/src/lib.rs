@@ -6,6 +6,7 @@ mod accounts;
 mod charger;
 mod context;
 mod errors;
+mod fleets;
 mod inputs;
 mod loaders;
 mod mutation;

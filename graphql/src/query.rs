@@ -110,6 +110,12 @@ impl QueryRoot {
             .collect())
     }
 
+    /// A fleet: the viewer's own when `id` is absent (fleet managers; operations staff name one).
+    #[graphql(guard = "RoleGuard(emsp_accounts::Role::FleetManager)")]
+    async fn fleet(&self, ctx: &Context<'_>, id: Option<ID>) -> async_graphql::Result<crate::fleets::Fleet> {
+        crate::fleets::fleet(ctx, id).await
+    }
+
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let claims = viewer(ctx)?.0.clone();

@@ -10,6 +10,7 @@ mod demo;
 pub mod error;
 mod health;
 mod index_sync;
+mod invoice_downloads;
 pub mod invoicing;
 pub mod metrics;
 mod router;

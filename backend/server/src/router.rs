@@ -8,6 +8,7 @@
 //! | `POST /graphql` | the driver API (one operation per request, rate-limited per IP) |
 //! | `GET /graphql` | GraphiQL, when enabled (`EMSP_GRAPHIQL`) |
 //! | `GET /.well-known/jwks.json` | public keys of access tokens |
+//! | `GET /invoices/{id}.pdf`, `.csv`, `.xml` | a fleet invoice or credit note (bearer token; ops, or a manager of that fleet) |
 //! | `GET /ocpi/versions` | OCPI: the versions we speak (any partner token, token A included) |
 //! | `GET /ocpi/{version}` | OCPI: the modules of a version |
 //! | `GET/POST/PUT/DELETE /ocpi/{version}/credentials` | OCPI: registration |
@@ -20,13 +21,14 @@
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
 
-use crate::{api, health};
+use crate::{api, health, invoice_downloads};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .route("/.well-known/jwks.json", web::get().to(api::jwks))
+        .route("/invoices/{file}", web::get().to(invoice_downloads::download))
         .service(
             web::resource("/graphql")
                 .wrap(actix_web::middleware::from_fn(api::rate_limit))
