@@ -585,9 +585,8 @@ async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> 
             }
         }
         InvoiceCommand::Export { id, format, out } => {
-            let record = tokio::task::spawn_blocking(move || store.get_invoice(&id))
-                .await??
-                .context("no such document")?;
+            let record =
+                tokio::task::spawn_blocking(move || store.get_invoice(&id)).await??.context("no such document")?;
             let bytes = match format.as_str() {
                 "pdf" => emsp_invoicing::render_pdf(&record.document)?,
                 "csv" => emsp_invoicing::render_csv(&record.document)?,

@@ -40,7 +40,11 @@ pub async fn download(
         return not_found();
     }
     let Some(token) = bearer(&http) else {
-        return error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "sign in first: send Authorization: Bearer <access token>");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "sign in first: send Authorization: Bearer <access token>",
+        );
     };
     let claims = match accounts.verify(token) {
         Ok(claims) => claims,

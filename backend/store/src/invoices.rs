@@ -527,7 +527,12 @@ impl Store {
     /// The document `invoice_id` if `user_id` may see it: operations staff any, a fleet manager the
     /// issued (not draft) documents of their fleets. `None` both when it does not exist and when it
     /// is not theirs, so ids cannot be probed.
-    pub fn invoice_for_viewer(&self, invoice_id: &str, user_id: &str, role: Role) -> StoreResult<Option<InvoiceRecord>> {
+    pub fn invoice_for_viewer(
+        &self,
+        invoice_id: &str,
+        user_id: &str,
+        role: Role,
+    ) -> StoreResult<Option<InvoiceRecord>> {
         let Some(record) = self.get_invoice(invoice_id)? else { return Ok(None) };
         if role == Role::Ops {
             return Ok(Some(record));

@@ -5,6 +5,7 @@
 mod accounts;
 mod graphql;
 mod health;
+mod invoices;
 mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;

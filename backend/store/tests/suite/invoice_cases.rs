@@ -257,12 +257,14 @@ pub fn a_fleet_manager_sees_only_issued_documents_of_their_fleets(store: &Store)
     let boss = store.create_user(&super::cases::new_user("boss@acme.example", Role::FleetManager)).unwrap();
     store.set_fleet_member("acme", &boss.id, FleetRole::FleetManager).unwrap();
 
-    let draft = store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Preview).unwrap();
+    let draft =
+        store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Preview).unwrap();
     assert!(store.invoice_for_viewer(&draft[0].id, &boss.id, Role::FleetManager).unwrap().is_none(), "drafts are ops'");
     assert!(store.invoice_for_viewer(&draft[0].id, "ops", Role::Ops).unwrap().is_some());
     assert!(store.list_invoices("acme", 10, None, false).unwrap().is_empty());
 
-    let mine = store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Issue).unwrap();
+    let mine =
+        store.save_run("acme", october(), &compose(store, &acme, &[usage("acme", 1, 100)]), RunMode::Issue).unwrap();
     let theirs =
         store.save_run("other", october(), &compose(store, &other, &[usage("other", 1, 100)]), RunMode::Issue).unwrap();
     assert_eq!(store.invoice_for_viewer(&mine[0].id, &boss.id, Role::FleetManager).unwrap().unwrap().id, mine[0].id);
