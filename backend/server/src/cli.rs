@@ -323,6 +323,18 @@ enum BenchCommand {
     /// The driver API's near-me GraphQL query under load, with the index holding a generated
     /// dataset (default 1,000,000 EVSEs); `--serve` only serves, for wrk or oha.
     Api(ApiBenchArgs),
+    /// One large fleet's month: compose, check, issue and render an invoice of N sessions.
+    Invoices {
+        /// Sessions on the invoice.
+        #[arg(long, default_value_t = 10_000)]
+        lines: usize,
+        /// Run on this PostgreSQL (a schema of its own, dropped afterwards) instead of a temporary SQLite file.
+        #[arg(long, value_name = "POSTGRES_URL")]
+        database_url: Option<String>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -429,6 +441,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Search(args) } => bench_search(&args),
         Command::Bench { what: BenchCommand::Roaming(args) } => runtime.block_on(bench_roaming(&args)),
         Command::Bench { what: BenchCommand::Api(args) } => runtime.block_on(bench_api(&args)),
+        Command::Bench { what: BenchCommand::Invoices { lines, database_url, json } } => {
+            let report = crate::bench_invoices::run(lines, database_url.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{}", report.to_table());
+            }
+            Ok(())
+        }
         Command::Partner { what } => runtime.block_on(partner(config, what)),
         Command::User { what: UserCommand::Create { email, role, name } } => {
             runtime.block_on(create_user(config, &email, &role, name.as_deref()))

@@ -94,3 +94,31 @@ pub fn run_fleet(
     );
     Ok(FleetRun { fleet_id: fleet.id.clone(), documents: saved, skipped: outcome.skipped })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn ocpi_cdr_files_are_one_fleets_cdrs_of_the_period() {
+        let example =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/ocpi-spec-examples/2.2.1/cdr_example.json");
+        let source = OcpiFileCdrs::read("acme", &[example]).unwrap();
+        let june: BillingPeriod = "2015-06".parse().unwrap();
+        let (from, to) = june.bounds(chrono_tz::Europe::Brussels);
+        let records = source.usage("acme", from, to).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].cdr_id, "BE*BEC*12345");
+        assert_eq!(records[0].net, "4.00".parse().unwrap());
+        assert!(source.usage("other", from, to).unwrap().is_empty(), "another fleet has none of them");
+        let (from, to) = june.next().bounds(chrono_tz::Europe::Brussels);
+        assert!(source.usage("acme", from, to).unwrap().is_empty(), "July has none");
+
+        let broken = std::env::temp_dir().join(format!("emsp-broken-cdr-{}.json", std::process::id()));
+        std::fs::write(&broken, br#"[{"id": "x"}]"#).unwrap();
+        assert!(OcpiFileCdrs::read("acme", &[&broken]).is_err(), "a CDR that cannot be read fails the run");
+        std::fs::remove_file(broken).unwrap();
+    }
+}

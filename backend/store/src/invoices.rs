@@ -427,19 +427,25 @@ impl Store {
                     ))
                     .execute(conn)
                     .map_err(|e| conflict_on_unique(e, "this month is already invoiced for the fleet"))?;
-                for line in &document.lines {
-                    diesel::insert_into(invoice_lines::table)
-                        .values((
-                            invoice_lines::invoice_id.eq(&id),
+                // In batches: one statement per 500 lines (4,000 parameters, under SQLite's limit).
+                let rows: Vec<_> = document
+                    .lines
+                    .iter()
+                    .map(|line| {
+                        (
+                            invoice_lines::invoice_id.eq(id.clone()),
                             invoice_lines::position.eq(i32::try_from(line.position).unwrap_or(i32::MAX)),
-                            invoice_lines::cdr_id.eq(&line.cdr_id),
+                            invoice_lines::cdr_id.eq(line.cdr_id.clone()),
                             invoice_lines::credit.eq(line.credit),
                             invoice_lines::ended_at.eq(line.end.naive_utc()),
                             invoice_lines::net.eq(line.net.to_string()),
                             invoice_lines::vat_rate.eq(line.vat_rate.to_string()),
                             invoice_lines::vat.eq(line.vat.to_string()),
-                        ))
-                        .execute(conn)
+                        )
+                    })
+                    .collect();
+                for chunk in rows.chunks(500) {
+                    per_backend!(&mut *conn, |c| diesel::insert_into(invoice_lines::table).values(chunk).execute(c))
                         .map_err(|e| conflict_on_unique(e, "a CDR of this run is already billed"))?;
                 }
                 records.push(InvoiceRecord {
