@@ -20,7 +20,8 @@
 //! without one, or whose VAT matches none of our rates (a CPO abroad), gets the configured default.
 //! Matching instead of dividing keeps tiny amounts (0.05 -> 0.06 is "20 %") on a real rate.
 //!
-//! Credits: a credit CDR (flagged `credit`, or with a negative cost) whose original CDR is already on
+//! Credits are billed in the month the CPO issued them (a charge in the month it ended).
+//! A credit CDR (flagged `credit`, or with a negative cost) whose original CDR is already on
 //! an issued invoice becomes a line of a credit note that refers to that invoice (one credit note per
 //! corrected invoice, positive amounts); any other credit is a negative line on this month's invoice.
 
@@ -108,8 +109,8 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
             skipped.push(skip("listed twice"));
             continue;
         }
-        if BillingPeriod::containing(record.end, tz) != input.period {
-            skipped.push(skip("ended outside the period"));
+        if BillingPeriod::containing(record.billing_instant(), tz) != input.period {
+            skipped.push(skip("outside the period"));
             continue;
         }
         if input.billed.contains_key(&record.cdr_id) {
@@ -128,7 +129,7 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
             skipped.push(skip("implausible amounts or times"));
             continue;
         }
-        let is_credit = record.credit || record.net.is_sign_negative() && !record.net.is_zero();
+        let is_credit = record.is_credit();
         let corrected = record.credits_cdr.as_ref().and_then(|id| input.billed.get(id));
         match corrected {
             Some(preceding) if is_credit => {
@@ -188,7 +189,7 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
 }
 
 fn line_of(record: &UsageRecord, supplier: &Supplier, tz: chrono_tz::Tz, digits: u32, kind: DocumentKind) -> Line {
-    let credit = record.credit || record.net.is_sign_negative() && !record.net.is_zero();
+    let credit = record.is_credit();
     let magnitude = round_money(record.net.abs(), digits);
     // On an invoice a credit is negative; on a credit note every line is a credit, shown positive.
     let net = if credit && kind == DocumentKind::Invoice { -magnitude } else { magnitude };

@@ -27,6 +27,26 @@ pub struct UsageRecord {
     pub credit: bool,
     /// For a credit CDR: the key of the CDR it credits (same form as `cdr_id`).
     pub credits_cdr: Option<String>,
+    /// When the CPO issued the CDR (OCPI `last_updated`). A credit is billed in the month it was
+    /// issued, so a credit of a session of an already invoiced month lands in the next run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+impl UsageRecord {
+    /// The instant that decides a record's billing month: a charge's end; a credit's issue (its
+    /// end when the issue time is unknown).
+    pub fn billing_instant(&self) -> DateTime<Utc> {
+        match (self.is_credit(), self.issued_at) {
+            (true, Some(issued)) => issued,
+            _ => self.end,
+        }
+    }
+
+    /// A credit CDR: flagged so, or with a negative cost.
+    pub fn is_credit(&self) -> bool {
+        self.credit || self.net.is_sign_negative() && !self.net.is_zero()
+    }
 }
 
 impl From<&Cdr> for UsageRecord {
@@ -61,6 +81,7 @@ impl From<&Cdr> for UsageRecord {
             gross: cdr.total_cost.incl_vat,
             credit,
             credits_cdr: cdr.credit_reference_id.as_ref().filter(|_| credit).map(|id| format!("{party}*{id}")),
+            issued_at: Some(cdr.last_updated),
         }
     }
 }
@@ -72,7 +93,8 @@ pub struct SourceError(pub String);
 
 /// Where a run finds the CDRs of a fleet.
 pub trait CdrSource {
-    /// Every CDR of the fleet's tokens that ended in `[from, to)`.
+    /// Every CDR of the fleet's tokens whose [`UsageRecord::billing_instant`] lies in `[from, to)`:
+    /// charges that ended then, credits issued then.
     fn usage(&self, fleet_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageRecord>, SourceError>;
 }
 
@@ -81,7 +103,10 @@ impl CdrSource for Vec<(String, UsageRecord)> {
     fn usage(&self, fleet_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageRecord>, SourceError> {
         Ok(self
             .iter()
-            .filter(|(fleet, record)| fleet == fleet_id && record.end >= from && record.end < to)
+            .filter(|(fleet, record)| {
+                let instant = record.billing_instant();
+                fleet == fleet_id && instant >= from && instant < to
+            })
             .map(|(_, record)| record.clone())
             .collect())
     }

@@ -80,6 +80,7 @@ fn record(id: &str, end: &str, net: Decimal, gross: Option<Decimal>) -> UsageRec
         gross,
         credit: false,
         credits_cdr: None,
+        issued_at: None,
     }
 }
 
@@ -193,6 +194,7 @@ fn a_session_belongs_to_the_month_it_ended_in_on_the_fleets_clock() {
     assert_eq!(billed, vec!["DE*CPO*starts-october", "DE*CPO*first-0230", "DE*CPO*second-0230", "DE*CPO*last-evening"]);
     let skipped: Vec<&str> = outcome.skipped.iter().map(|s| s.cdr_id.as_str()).collect();
     assert_eq!(skipped, vec!["DE*CPO*september", "DE*CPO*november"]);
+    assert!(outcome.skipped.iter().all(|s| s.reason == "outside the period"));
     let invoice = outcome.invoice.unwrap();
     assert_eq!(invoice.lines[0].date, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
     assert_eq!(invoice.lines[3].date, NaiveDate::from_ymd_opt(2026, 10, 31).unwrap());
@@ -243,6 +245,35 @@ fn credits_become_negative_lines_or_a_credit_note_for_an_issued_invoice() {
     assert_eq!(note.lines[0].net, dec!(8.40), "a credit note shows the credit as a positive amount");
     assert_eq!(note.totals.vat, dec!(1.60));
     assert_eq!(note.totals.payable, dec!(10.00));
+}
+
+#[test]
+fn a_credit_is_billed_in_the_month_the_cpo_issued_it() {
+    // A credit of a September session, issued by the CPO on 2 October: October's, as a credit note
+    // of September's invoice; without its issue time it would fall in the (closed) September.
+    let mut credit = record("credit-late", "2026-09-20T10:00:00Z", dec!(-5.00), Some(dec!(-5.95)));
+    credit.credit = true;
+    credit.credits_cdr = Some("DE*CPO*sept-1".into());
+    credit.issued_at = Some(utc("2026-10-02T08:00:00Z"));
+    let preceding = PrecedingInvoice {
+        number: "INV-2026-000007".into(),
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+    };
+    let billed = HashMap::from([("DE*CPO*sept-1".to_owned(), preceding)]);
+    let outcome = run(std::slice::from_ref(&credit), &billed);
+    assert!(outcome.invoice.is_none());
+    assert_eq!(outcome.credit_notes.len(), 1);
+    assert_eq!(
+        outcome.credit_notes[0].lines[0].date,
+        NaiveDate::from_ymd_opt(2026, 9, 20).unwrap(),
+        "the session's day"
+    );
+    credit.issued_at = None;
+    assert_eq!(run(&[credit], &billed).skipped[0].reason, "outside the period");
+    // A charge is billed by its end, whenever it was issued.
+    let mut late = record("late-charge", "2026-09-30T10:00:00Z", dec!(1), None);
+    late.issued_at = Some(utc("2026-10-05T00:00:00Z"));
+    assert!(run(&[late], &HashMap::new()).invoice.is_none());
 }
 
 #[test]
@@ -518,4 +549,5 @@ fn a_cdr_maps_to_a_usage_record() {
     assert_eq!(record.gross, Some(dec!(-10.00)));
     assert!(record.credit);
     assert_eq!(record.credits_cdr.as_deref(), Some("DE*CPO*CDR-0"));
+    assert_eq!(record.issued_at, Some(utc("2026-10-03T10:05:00Z")));
 }

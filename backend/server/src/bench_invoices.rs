@@ -127,6 +127,7 @@ pub fn run(lines: usize, postgres_url: Option<&str>) -> anyhow::Result<InvoiceBe
                 gross: Some(Decimal::new(cents * 1001 * if i % 10 == 0 { 107 } else { 119 }, 7)),
                 credit: false,
                 credits_cdr: None,
+                issued_at: None,
             }
         })
         .collect();

@@ -4,7 +4,8 @@
 //!
 //! Where the stored CDRs plug in: the charging work adds `cdrs` and `tokens` (with `fleet_id`).
 //! A `StoredCdrs` source then implements [`CdrSource::usage`] as one store query, "CDRs whose token
-//! has this `fleet_id` and whose end lies in `[from, to)`", mapped with `UsageRecord::from(&Cdr)`;
+//! has this `fleet_id` and whose end (for credits: receipt) lies in `[from, to)`", mapped with
+//! `UsageRecord::from(&Cdr)`;
 //! [`run_fleet`] and the `emsp invoice run` command take it in place of [`OcpiFileCdrs`] without
 //! further change.
 
@@ -45,7 +46,15 @@ impl CdrSource for OcpiFileCdrs {
         if fleet_id != self.fleet_id {
             return Ok(Vec::new());
         }
-        Ok(self.records.iter().filter(|r| r.end >= from && r.end < to).cloned().collect())
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| {
+                let instant = r.billing_instant();
+                instant >= from && instant < to
+            })
+            .cloned()
+            .collect())
     }
 }
 

@@ -100,6 +100,7 @@ fn usage(id: &str, net_cents: i64) -> UsageRecord {
         gross: None,
         credit: false,
         credits_cdr: None,
+        issued_at: None,
     }
 }
 

@@ -81,6 +81,7 @@ fn usage(fleet: &str, n: u32, net_cents: i64) -> UsageRecord {
         gross: None,
         credit: false,
         credits_cdr: None,
+        issued_at: None,
     }
 }
 
