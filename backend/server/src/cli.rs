@@ -281,6 +281,20 @@ enum InvoiceCommand {
         #[arg(long, requires = "fleet")]
         cdrs: Vec<PathBuf>,
     },
+    /// A fleet's documents, newest first (drafts included).
+    List {
+        #[arg(long)]
+        fleet: String,
+        #[arg(long, default_value_t = 50)]
+        first: i64,
+    },
+    /// Mark an issued document paid or void (its contents never change; corrections are credit notes).
+    Mark {
+        /// The document's id.
+        id: String,
+        #[arg(value_parser = ["paid", "void"])]
+        status: String,
+    },
     /// Write a stored document as PDF, CSV or UBL XML.
     Export {
         /// The document's id (as `emsp invoice run` prints it).
@@ -604,6 +618,35 @@ async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> 
                     println!("{}: skipped {}: {}", run.fleet_id, skipped.cdr_id, skipped.reason);
                 }
             }
+        }
+        InvoiceCommand::List { fleet, first } => {
+            let records = tokio::task::spawn_blocking(move || store.list_invoices(&fleet, first, None, true)).await??;
+            for record in records {
+                let d = &record.document;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{} {}",
+                    record.id,
+                    d.kind.as_str(),
+                    d.display_number(),
+                    d.period,
+                    record.status.as_str(),
+                    d.totals.gross,
+                    d.currency
+                );
+            }
+        }
+        InvoiceCommand::Mark { id, status } => {
+            let status = if status == "paid" {
+                emsp_invoicing::DocumentStatus::Paid
+            } else {
+                emsp_invoicing::DocumentStatus::Void
+            };
+            let marking = id.clone();
+            let changed = tokio::task::spawn_blocking(move || store.set_invoice_status(&marking, status)).await??;
+            if !changed {
+                anyhow::bail!("{id} is not an issued document");
+            }
+            println!("{id} is {}", status.as_str());
         }
         InvoiceCommand::Export { id, format, out } => {
             let record =
