@@ -6,6 +6,7 @@
 //! instances return at once; `EMSP_REQUIRE_POSTGRES=1` turns that into a failure.
 
 mod cases;
+mod token_cases;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {
@@ -51,6 +52,10 @@ store_test_suite!(
     refresh_tokens_are_hashed_and_rotate_once,
     a_refresh_token_is_spent_once_under_concurrent_use,
     signing_keys_are_sealed_and_retire,
+    tokens_round_trip_and_a_uid_is_unique_per_party_in_any_case,
+    the_app_token_is_issued_once_with_an_emaid,
+    concurrent_first_requests_issue_one_app_token,
+    authorizations_are_found_by_their_reference,
 );
 
 #[test]
