@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
+use crate::subscription::SubscriptionRoot;
 
-pub type EmspSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type EmspSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Limits against expensive or hostile queries.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ impl Default for ApiLimits {
 }
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
         .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
         .data(Arc::clone(&context.index))
@@ -42,5 +43,5 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
 }

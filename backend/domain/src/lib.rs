@@ -4,6 +4,7 @@
 //! Pure data and pure logic; this crate does no I/O.
 
 pub mod cdr;
+pub mod emaid;
 mod enums;
 pub mod error;
 #[cfg(feature = "fixtures")]
@@ -20,6 +21,7 @@ pub mod tariff;
 pub mod token;
 
 pub use cdr::{Cdr, CdrDimension, CdrDimensionType, ChargingPeriod, SignedData, SignedValue};
+pub use emaid::Emaid;
 pub use error::ValidationError;
 pub use geo::GeoPoint;
 pub use ids::{CdrId, ConnectorId, CountryCode, EvseUid, LocationId, PartyCode, SessionId, TariffId, TokenUid};
@@ -39,4 +41,4 @@ pub use tariff::{
     DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement, TariffRestrictions,
     TariffType,
 };
-pub use token::{Token, TokenType, WhitelistType};
+pub use token::{AllowedType, Token, TokenType, WhitelistType};

@@ -13,9 +13,11 @@ mod health;
 mod index_sync;
 mod invoice_downloads;
 pub mod invoicing;
+mod live;
 pub mod metrics;
 mod router;
 pub mod telemetry;
+mod ws;
 
 pub use app::{RunOptions, RunningServer, start};
 pub use config::Config;

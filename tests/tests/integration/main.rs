@@ -9,4 +9,6 @@ mod invoices;
 mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;
+mod price_search;
 mod search_feed;
+mod subscriptions;

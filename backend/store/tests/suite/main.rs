@@ -7,6 +7,7 @@
 
 mod cases;
 mod invoice_cases;
+mod token_cases;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {
@@ -57,6 +58,10 @@ store_test_suite!(
     issued_invoices_never_change,
     invoice_numbers_have_no_gaps_when_runs_race,
     a_fleet_manager_sees_only_issued_documents_of_their_fleets,
+    tokens_round_trip_and_a_uid_is_unique_per_party_in_any_case,
+    the_app_token_is_issued_once_with_an_emaid,
+    concurrent_first_requests_issue_one_app_token,
+    authorizations_are_found_by_their_reference,
 );
 
 #[test]
