@@ -4,6 +4,7 @@
 //! Pure data and pure logic; this crate does no I/O.
 
 pub mod cdr;
+pub mod charging;
 mod enums;
 pub mod error;
 #[cfg(feature = "fixtures")]
@@ -20,6 +21,10 @@ pub mod tariff;
 pub mod token;
 
 pub use cdr::{Cdr, CdrDimension, CdrDimensionType, ChargingPeriod, SignedData, SignedValue};
+pub use charging::{
+    CdrReport, ChargingEvent, ChargingPhase, ChargingState, CommandResponseType, CommandResultType, FailureReason,
+    SessionReport, TransitionError,
+};
 pub use error::ValidationError;
 pub use geo::GeoPoint;
 pub use ids::{CdrId, ConnectorId, CountryCode, EvseUid, LocationId, PartyCode, SessionId, TariffId, TokenUid};
