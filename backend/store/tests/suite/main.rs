@@ -6,6 +6,7 @@
 //! instances return at once; `EMSP_REQUIRE_POSTGRES=1` turns that into a failure.
 
 mod cases;
+mod charging_cases;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {
@@ -51,6 +52,12 @@ store_test_suite!(
     refresh_tokens_are_hashed_and_rotate_once,
     a_refresh_token_is_spent_once_under_concurrent_use,
     signing_keys_are_sealed_and_retire,
+    a_driver_session_moves_through_its_states_and_is_announced,
+    driver_sessions_page_newest_first_per_user,
+    sessions_match_by_reference_then_token,
+    commands_record_results_once_and_time_out_once,
+    cpo_sessions_keep_the_newest_and_their_link,
+    cdrs_are_stored_once_with_their_raw_body_and_price_check,
 );
 
 #[test]
