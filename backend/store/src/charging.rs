@@ -18,7 +18,7 @@ use crate::database::{DbConnection, Store};
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
 use crate::locations::WriteOutcome;
-use crate::schema::{cdrs, charge_commands, charging_sessions, cpo_sessions};
+use crate::schema::{cdrs, charge_commands, charging_sessions, cpo_sessions, locations};
 
 /// Announced after a driver's session changed: subscriptions reload it by id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +307,15 @@ impl Store {
     fn announce(&self, record: &ChargingRecord) {
         // No subscriber is not an error.
         let _ = self.charging_updates.send(ChargingUpdate { id: record.id.clone(), user_id: record.user_id.clone() });
+    }
+
+    /// The partner a location came from (`None` for imported locations and unknown keys).
+    pub fn location_partner(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_ascii_uppercase();
+        let mut conn = self.conn()?;
+        let partner: Option<Option<String>> =
+            locations::table.find(&key).select(locations::partner_id).first(&mut *conn).optional()?;
+        Ok(partner.flatten())
     }
 
     /// Records a driver's session in phase REQUESTED.
