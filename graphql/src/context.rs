@@ -14,6 +14,8 @@ pub struct ApiContext {
     pub accounts: Accounts,
     /// Whether searching chargers needs a signed-in user.
     pub anonymous_search: bool,
+    /// Charging from the app (commands to CPOs, live session updates); `None` turns it off.
+    pub charging: Option<crate::charging::ChargingApi>,
 }
 
 /// Who sent a request: the claims of a verified access token, added to the request's data by the

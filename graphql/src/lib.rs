@@ -4,6 +4,7 @@
 
 mod accounts;
 mod charger;
+mod charging;
 mod context;
 mod errors;
 mod inputs;
@@ -13,6 +14,7 @@ mod pricing;
 mod query;
 mod schema;
 
+pub use charging::{ChargingApi, SessionUpdates, StoreUpdates};
 pub use context::{ApiContext, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

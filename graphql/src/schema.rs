@@ -3,14 +3,23 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{MergedObject, Schema};
 
+use crate::charging::{ChargingMutation, ChargingQuery, ChargingSubscription};
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
 
-pub type EmspSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// Every query: the root and each area's own.
+#[derive(MergedObject)]
+pub struct Query(QueryRoot, ChargingQuery);
+
+/// Every mutation.
+#[derive(MergedObject)]
+pub struct Mutation(MutationRoot, ChargingMutation);
+
+pub type EmspSchema = Schema<Query, Mutation, ChargingSubscription>;
 
 /// Limits against expensive or hostile queries.
 #[derive(Debug, Clone)]
@@ -27,13 +36,15 @@ impl Default for ApiLimits {
 }
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
-        .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
-        .data(Arc::clone(&context.index))
-        .data(context)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let mut builder =
+        Schema::build(Query(QueryRoot, ChargingQuery), Mutation(MutationRoot, ChargingMutation), ChargingSubscription)
+            .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
+            .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
+            .data(Arc::clone(&context.index));
+    if let Some(charging) = context.charging.clone() {
+        builder = builder.data(charging);
+    }
+    builder = builder.data(context).limit_depth(limits.max_depth).limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -42,5 +53,7 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(Query(QueryRoot, ChargingQuery), Mutation(MutationRoot, ChargingMutation), ChargingSubscription)
+        .finish()
+        .sdl()
 }

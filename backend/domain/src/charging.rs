@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::money::Price;
+use crate::money::{Currency, Price};
 use crate::session::SessionStatus;
 
 /// Where a charging session stands, for the driver.
@@ -245,6 +245,7 @@ pub struct SessionReport {
     pub status: SessionStatus,
     pub kwh: Decimal,
     pub cost: Option<Price>,
+    pub currency: Currency,
     pub start: DateTime<Utc>,
     pub end: Option<DateTime<Utc>>,
     pub last_updated: DateTime<Utc>,
@@ -257,6 +258,7 @@ pub struct CdrReport {
     pub cdr_key: String,
     pub kwh: Decimal,
     pub cost: Price,
+    pub currency: Currency,
     pub end: DateTime<Utc>,
 }
 
@@ -273,6 +275,8 @@ pub struct ChargingState {
     /// Cost so far as the CPO reports it (final once the CDR came).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,6 +316,7 @@ impl ChargingState {
             session_key: None,
             kwh: Decimal::ZERO,
             cost: None,
+            currency: None,
             started_at: None,
             ended_at: None,
             reported_at: None,
@@ -389,6 +394,7 @@ impl ChargingState {
                     self.cdr_key = Some(cdr.cdr_key.clone());
                     self.kwh = cdr.kwh;
                     self.cost = Some(cdr.cost.clone());
+                    self.currency = Some(cdr.currency.clone());
                     self.ended_at = Some(cdr.end);
                     self.stop_failed = false;
                 }
@@ -420,6 +426,7 @@ impl ChargingState {
         if report.cost.is_some() {
             self.cost = report.cost.clone();
         }
+        self.currency = Some(report.currency.clone());
         self.started_at = Some(report.start);
         if report.end.is_some() {
             self.ended_at = report.end;
@@ -462,6 +469,7 @@ mod tests {
             status,
             kwh,
             cost: Some(Price { excl_vat: kwh * dec!(0.5), incl_vat: None }),
+            currency: Currency::new("EUR").unwrap(),
             start: at(0),
             end: None,
             last_updated: at(second),
@@ -473,6 +481,7 @@ mod tests {
             cdr_key: key.into(),
             kwh,
             cost: Price { excl_vat: dec!(5), incl_vat: Some(dec!(6.05)) },
+            currency: Currency::new("EUR").unwrap(),
             end: at(59),
         })
     }

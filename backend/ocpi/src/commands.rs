@@ -131,7 +131,10 @@ impl CommandRequest {
                 put("token", Some(token_to_wire(token, version)));
                 put("expiry_date", Some(Value::from(format_datetime(*expiry_date))));
                 let id = if v211 {
-                    reservation_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(reservation_id.as_str()))
+                    reservation_id
+                        .parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::from(reservation_id.as_str()))
                 } else {
                     Value::from(reservation_id.as_str())
                 };

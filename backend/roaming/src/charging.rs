@@ -193,7 +193,9 @@ async fn send_command(
     let url = format!("{}/{}", endpoint.trim_end_matches('/'), command.as_str());
     let answer =
         roaming.client.send::<Value, CommandResponse>(Method::POST, &url, &target.target(), &body).await.and_then(
-            |data| data.ok_or_else(|| RoamingError::Malformed { url: url.clone(), reason: "no CommandResponse".into() }),
+            |data| {
+                data.ok_or_else(|| RoamingError::Malformed { url: url.clone(), reason: "no CommandResponse".into() })
+            },
         );
     let (response_text, deadline, closed) = match &answer {
         Ok(response) => {
@@ -487,11 +489,8 @@ pub async fn set_charging_preferences(
     let session = blocking(move || store.get_cpo_session(&session_key)).await?;
     let session = session.ok_or_else(|| ChargingError::Internal("linked CPO session is missing".into()))?;
     let url = format!("{}/{}/charging_preferences", endpoint.trim_end_matches('/'), session.session.id);
-    let answer: Option<Value> = roaming
-        .client
-        .send(Method::PUT, &url, &target.target(), &preferences)
-        .await
-        .map_err(|error| {
+    let answer: Option<Value> =
+        roaming.client.send(Method::PUT, &url, &target.target(), &preferences).await.map_err(|error| {
             tracing::warn!(%error, partner = %target.partner.id, "charging preferences not delivered");
             ChargingError::Unsupported("the operator could not take the preferences right now".into())
         })?;
@@ -519,8 +518,8 @@ pub async fn receive_result(
         )
     };
     let kind = CommandType::parse(command).ok_or_else(unknown)?;
-    let result: CommandResult = serde_json::from_value(body.clone())
-        .map_err(|e| OcpiError::invalid(format!("not a CommandResult: {e}")))?;
+    let result: CommandResult =
+        serde_json::from_value(body.clone()).map_err(|e| OcpiError::invalid(format!("not a CommandResult: {e}")))?;
     let result_type =
         result.result_type().ok_or_else(|| OcpiError::invalid(format!("unknown result {:?}", result.result)))?;
     let store = roaming.store.clone();

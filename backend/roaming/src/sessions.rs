@@ -90,6 +90,7 @@ pub async fn store_session(
                 status: session.status.clone(),
                 kwh: session.kwh,
                 cost: session.total_cost.clone(),
+                currency: session.currency.clone(),
                 start: session.start_date_time,
                 end: session.end_date_time,
                 last_updated: session.last_updated,
@@ -172,7 +173,8 @@ pub async fn patch_session(
     if stored.partner_id != req.partner.id {
         return Err(unknown_session(&key));
     }
-    let mut wire = serde_json::to_value(v2_2_1::sessions::from_domain(&stored.session)).map_err(|e| OcpiError::internal(&e))?;
+    let mut wire =
+        serde_json::to_value(v2_2_1::sessions::from_domain(&stored.session)).map_err(|e| OcpiError::internal(&e))?;
     let mut patch = patch_in_2_2_1(patch, version);
     let new_periods = match patch.remove("charging_periods") {
         Some(Value::Array(periods)) => periods,
@@ -211,7 +213,8 @@ pub async fn get_session(
     if stored.partner_id != req.partner.id {
         return Err(unknown_session(&key));
     }
-    let mut wire = serde_json::to_value(v2_2_1::sessions::from_domain(&stored.session)).map_err(|e| OcpiError::internal(&e))?;
+    let mut wire =
+        serde_json::to_value(v2_2_1::sessions::from_domain(&stored.session)).map_err(|e| OcpiError::internal(&e))?;
     if version.is_2_1_1()
         && let Value::Object(object) = &mut wire
     {
@@ -240,7 +243,10 @@ fn cpo_party(req: &OcpiRequest) -> Option<PartyId> {
 }
 
 /// Our price of a CDR beside the CPO's: the CDR's own tariff, else the one its periods name.
-fn price_check(store: &Store, cdr: &Cdr) -> Result<(Option<emsp_domain::Price>, PriceCheck, Option<String>), StoreError> {
+fn price_check(
+    store: &Store,
+    cdr: &Cdr,
+) -> Result<(Option<emsp_domain::Price>, PriceCheck, Option<String>), StoreError> {
     let tariff: Option<Tariff> = match cdr.tariffs.first() {
         Some(tariff) => Some(tariff.clone()),
         None => {
@@ -317,7 +323,13 @@ pub async fn store_cdr(
         match (&matched, created) {
             (Some(charging), true) => {
                 let report =
-                    CdrReport { cdr_key: key, kwh: cdr.total_energy, cost: cdr.total_cost.clone(), end: cdr.end_date_time };
+                    CdrReport {
+                    cdr_key: key,
+                    kwh: cdr.total_energy,
+                    cost: cdr.total_cost.clone(),
+                    currency: cdr.currency.clone(),
+                    end: cdr.end_date_time,
+                };
                 store.apply_charging_event(&charging.id, &ChargingEvent::Cdr(report))?;
             }
             (None, true) => tracing::warn!(cdr = %key, partner = %partner_id, "cdr for no session of ours"),

@@ -156,6 +156,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             store: store.clone(),
             accounts: accounts.clone(),
             anonymous_search: config.api.anonymous_search,
+            charging: Some(emsp_graphql::ChargingApi {
+                roaming: roaming.clone().into_inner(),
+                updates: Arc::new(emsp_graphql::StoreUpdates(store.clone())),
+            }),
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
@@ -199,6 +203,8 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         let interval = Duration::from_secs(config.ocpi.pull_interval_s);
         tokio::spawn(async move { emsp_roaming::pull::schedule(&pulls, interval, stop).await });
     }
+    let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
+    tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
     let (loader_store, loader_index) = (store.clone(), index.clone());
     tokio::spawn(async move {
         let (load_store, load_index) = (loader_store.clone(), loader_index.clone());

@@ -150,6 +150,7 @@ pub fn sessions_match_by_reference_then_token(store: &Store) {
         status: SessionStatus::Active,
         kwh: Decimal::ONE,
         cost: None,
+        currency: Currency::new("EUR").unwrap(),
         start: at(0),
         end: None,
         last_updated: at(1),
