@@ -752,6 +752,11 @@ fn patch_json(state: &SimState, session: &ChargingSession, done: bool) -> Value 
     serde_json::to_value(patch).unwrap_or(Value::Null)
 }
 
+/// A CDR id within OCPI's 39 characters (`CDR-` and the session's UUID without dashes).
+fn cdr_id(session_id: &str) -> String {
+    format!("CDR-{}", session_id.replace('-', ""))
+}
+
 fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
     let (energy_cost, fixed, vat) = costs(session);
     let total = energy_cost + fixed;
@@ -767,7 +772,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             serde_json::to_value(Cdr221 {
                 country_code: state.party.0.clone(),
                 party_id: state.party.1.clone(),
-                id: format!("CDR-{}", session.id),
+                id: cdr_id(&session.id),
                 start_date_time: format_datetime(session.start),
                 end_date_time: end,
                 session_id: session.id.clone(),
@@ -801,7 +806,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             })
         }
         SimVersion::V2_1_1 => serde_json::to_value(Cdr211 {
-            id: format!("CDR-{}", session.id),
+            id: cdr_id(&session.id),
             start_date_time: format_datetime(session.start),
             stop_date_time: end,
             auth_id: cdr_token(&session.token).contract_id,

@@ -50,6 +50,8 @@ pub struct RunningServer {
     pub store: Store,
     pub index: Arc<SearchIndex>,
     pub roaming: web::Data<emsp_roaming::Roaming>,
+    /// The driver API as served (tests run subscriptions on it in-process).
+    pub schema: web::Data<emsp_graphql::EmspSchema>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -163,6 +165,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
+    let schema_handle = schema.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
@@ -214,7 +217,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),
         }
     });
-    Ok(RunningServer { addr, public_url, store, index, roaming, handle, task, shutdown })
+    Ok(RunningServer { addr, public_url, store, index, roaming, schema: schema_handle, handle, task, shutdown })
 }
 
 /// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their
