@@ -39,7 +39,16 @@ pub struct Charger {
     pub summary: LocationSummary,
     pub distance_m: Option<f64>,
     pub route_position_m: Option<f64>,
-    pub price: Option<Decimal>,
+    /// The search's price of the reference session, and its currency.
+    pub price: Option<(Decimal, Arc<str>)>,
+}
+
+/// An amount of money.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct Money {
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
 }
 
 impl Charger {
@@ -112,9 +121,11 @@ impl Charger {
         self.summary.parking_type.as_ref().map(ToString::to_string)
     }
 
-    /// The estimated price of a reference session, when the search priced it.
-    async fn estimated_price(&self) -> Option<Decimal> {
-        self.price
+    /// The price of the search's reference session (`priceBasis`) at this charger's cheapest
+    /// matching connector, VAT included when the tariff states it; only when the search priced
+    /// chargers (PRICE sort or `maxPrice`) and knows the price in the search's currency.
+    async fn estimated_price(&self) -> Option<Money> {
+        self.price.as_ref().map(|(amount, currency)| Money { amount: *amount, currency: currency.to_string() })
     }
 
     /// IANA time zone of the location (opening hours are local to it).

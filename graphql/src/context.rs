@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use emsp_accounts::{Accounts, Claims};
+use emsp_events::EventBus;
 use emsp_search_index::SearchIndex;
 use emsp_store::Store;
+
+use crate::tariff_book::TariffBook;
 
 /// The services behind the API.
 #[derive(Clone)]
@@ -12,10 +15,16 @@ pub struct ApiContext {
     pub index: Arc<SearchIndex>,
     pub store: Store,
     pub accounts: Accounts,
+    /// Every tariff in memory, for PRICE sorting and `maxPrice`.
+    pub tariffs: Arc<TariffBook>,
+    /// Live updates for subscriptions.
+    pub events: EventBus,
     /// Whether searching chargers needs a signed-in user.
     pub anonymous_search: bool,
     /// Charging from the app (commands to CPOs, live session updates); `None` turns it off.
     pub charging: Option<crate::charging::ChargingApi>,
+    /// ISO 4217 code searches price in when they name no currency.
+    pub default_currency: String,
 }
 
 /// Who sent a request: the claims of a verified access token, added to the request's data by the

@@ -2,11 +2,12 @@
 
 use async_graphql::{Enum, InputObject};
 use chrono::{DateTime, Utc};
-use emsp_domain::{Capability, ConnectorStandard, Facility, GeoPoint, ParkingType, PartyId};
+use emsp_domain::{Capability, ConnectorStandard, Currency, Facility, GeoPoint, ParkingType, PartyId};
 use emsp_search_index::{Area, Current, Filters, OpenAt, Route, SortBy};
 use rust_decimal::Decimal;
 
 use crate::errors::ApiCode;
+use crate::tariff_book::{ConnectorFilter, PriceBasis};
 
 #[derive(Debug, Clone, Copy, InputObject)]
 pub struct GeoPointInput {
@@ -75,8 +76,31 @@ pub struct ChargerFilter {
     pub capabilities: Option<Vec<String>>,
     pub open_now: Option<bool>,
     pub open_at: Option<DateTime<Utc>>,
-    /// At most this estimated price (currency of the tariff) for a reference session.
-    pub max_price: Option<Decimal>,
+    /// At most this price for the reference session of `priceBasis` (see `chargers`). Chargers
+    /// without a price in this currency do not match.
+    pub max_price: Option<MoneyInput>,
+}
+
+/// An amount in a currency.
+#[derive(Debug, Clone, InputObject)]
+pub struct MoneyInput {
+    pub amount: Decimal,
+    /// ISO 4217 (`EUR`).
+    pub currency: String,
+}
+
+/// The reference session chargers are priced with for PRICE sorting and `maxPrice`.
+#[derive(Debug, Clone, InputObject)]
+pub struct PriceBasisInput {
+    /// Energy to charge, kWh.
+    #[graphql(default = 20.0)]
+    pub energy_kwh: f64,
+    /// The car's highest charging power, kW; the connector's own maximum when absent.
+    pub max_power_kw: Option<f64>,
+    /// When the session starts; now when absent.
+    pub start_at: Option<DateTime<Utc>>,
+    /// ISO 4217; the `maxPrice` currency, else the server's default, when absent.
+    pub currency: Option<String>,
 }
 
 impl ChargerFilter {
@@ -113,9 +137,54 @@ impl ChargerFilter {
             parking_types: self.parking_types.iter().flatten().map(|s| ParkingType::parse(s)).collect(),
             capabilities: self.capabilities.iter().flatten().map(|s| Capability::parse(s)).collect(),
             open,
-            max_price: self.max_price,
+            max_price: self.max_price.as_ref().map(|money| money.amount),
         })
     }
+
+    /// The connector filters, for choosing which connectors price a charger.
+    pub fn connector_filter(&self) -> ConnectorFilter {
+        ConnectorFilter {
+            standards: self.connector_standards.iter().flatten().map(|s| ConnectorStandard::parse(s)).collect(),
+            dc: self.power_type.map(|p| p == PowerTypeFilter::Dc),
+            min_power_kw: self.min_power_kw,
+            max_power_kw: self.max_power_kw,
+        }
+    }
+}
+
+/// The reference session of a search that needs prices; `None` when it needs none.
+pub fn price_basis(
+    filter: Option<&ChargerFilter>,
+    sort: ChargerSort,
+    basis: Option<&PriceBasisInput>,
+    default_currency: &str,
+) -> async_graphql::Result<Option<PriceBasis>> {
+    let max_price = filter.and_then(|f| f.max_price.as_ref());
+    if max_price.is_none() && sort != ChargerSort::Price {
+        return Ok(None);
+    }
+    let bad = |message: String| ApiCode::BadUserInput.error(message);
+    let named = |field: &str, code: &str| Currency::new(code).map_err(|e| bad(format!("{field}: {e}")));
+    let currency = match (max_price.map(|m| &m.currency), basis.and_then(|b| b.currency.as_ref())) {
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
+            return Err(bad(format!(
+                "maxPrice is in {a} but priceBasis in {b}: prices in different currencies are not compared"
+            )));
+        }
+        (Some(code), _) => named("maxPrice.currency", code)?,
+        (None, Some(code)) => named("priceBasis.currency", code)?,
+        (None, None) => named("default currency", default_currency)?,
+    };
+    if let Some(max) = max_price
+        && max.amount.is_sign_negative()
+    {
+        return Err(bad("maxPrice.amount must not be negative".into()));
+    }
+    let (energy_kwh, max_power_kw, start) = match basis {
+        Some(b) => (b.energy_kwh, b.max_power_kw, b.start_at.unwrap_or_else(Utc::now)),
+        None => (20.0, None, Utc::now()),
+    };
+    PriceBasis::new(energy_kwh, max_power_kw, start, currency).map(Some).map_err(|message| bad(message.to_owned()))
 }
 
 impl ChargerSort {

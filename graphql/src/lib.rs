@@ -1,6 +1,7 @@
 //! The driver API: an async-graphql schema over the search index (lists, maps, corridors: no SQL
 //! on that path), the store (a charger's details and tariffs, through data loaders) and the tariff
-//! engine (price estimates).
+//! engine (price estimates, PRICE sorting through the in-memory tariff book); subscriptions over
+//! the event bus.
 
 mod accounts;
 mod charger;
@@ -13,8 +14,12 @@ mod mutation;
 mod pricing;
 mod query;
 mod schema;
+mod subscription;
+mod tariff_book;
 
 pub use charging::{ChargingApi, SessionUpdates, StoreUpdates};
 pub use context::{ApiContext, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};
+pub use subscription::publish_charger_status;
+pub use tariff_book::{ConnectorFilter, PriceBasis, Pricer, TariffBook, choose_tariff};

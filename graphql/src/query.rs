@@ -10,9 +10,12 @@ use emsp_search_index::{ClusterQuery, MapFeature, SearchIndex, SearchQuery};
 use crate::accounts::{RoleGuard, User, blocking, may_search, viewer};
 use crate::charger::{Availability, Charger, GeoPoint};
 use crate::errors::{ApiCode, search_error};
-use crate::inputs::{BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, RouteInput, area};
+use crate::inputs::{
+    self, BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, PriceBasisInput, RouteInput, area,
+};
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::pricing::{PriceEstimate, estimate_with, max_power, tariff_keys};
+use crate::tariff_book::choose_tariff;
 
 pub struct QueryRoot;
 
@@ -120,6 +123,14 @@ impl QueryRoot {
 
     /// Chargers near a point (with `radiusMeters`, or nearest first without it), in a box, along a
     /// route, or by name; filtered and sorted. At most 100 per page; pass `after` for the next.
+    ///
+    /// PRICE sorting and `filter.maxPrice` price a reference session at every charger
+    /// (`priceBasis`: 20 kWh from now at the connector's power unless told otherwise) with its
+    /// cheapest connector that passes the connector filters, VAT included when the tariff states
+    /// it. Prices are compared in one currency (the `maxPrice` one, else `priceBasis.currency`,
+    /// else the server's default): chargers priced in another currency, or without a known
+    /// tariff, sort last and never pass `maxPrice`. Both need `radiusMeters`, `bbox`, `route` or
+    /// `text`.
     #[allow(clippy::too_many_arguments)]
     async fn chargers(
         &self,
@@ -131,11 +142,13 @@ impl QueryRoot {
         text: Option<String>,
         filter: Option<ChargerFilter>,
         sort: Option<ChargerSort>,
+        price_basis: Option<PriceBasisInput>,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<ChargerConnection> {
         may_search(ctx)?;
-        let index = ctx.data::<Arc<SearchIndex>>()?;
+        let api = ctx.data::<crate::context::ApiContext>()?;
+        let index = &api.index;
         if !(1..=100).contains(&first) {
             return Err(ApiCode::BadUserInput.error("first must be 1 to 100"));
         }
@@ -148,7 +161,13 @@ impl QueryRoot {
             return Err(ApiCode::BadUserInput
                 .error("sorting by distance needs near, bbox or route; or sort by RELEVANCE or POWER"));
         }
-        let filters = filter.unwrap_or_default().filters()?;
+        let basis = inputs::price_basis(filter.as_ref(), sort, price_basis.as_ref(), &api.default_currency)?;
+        if basis.is_some() && area.is_none() && text.is_none() {
+            return Err(ApiCode::BadUserInput
+                .error("sorting or filtering by price needs radiusMeters (with near), bbox, route or text"));
+        }
+        let filter = filter.unwrap_or_default();
+        let filters = filter.filters()?;
         let query = SearchQuery {
             area,
             text,
@@ -160,7 +179,14 @@ impl QueryRoot {
             with_counts: true,
             ..SearchQuery::default()
         };
-        let page = index.search(&query, None).map_err(search_error)?;
+        let currency: Option<Arc<str>> = basis.as_ref().map(|b| Arc::from(b.currency.as_str()));
+        let page = match basis {
+            Some(basis) => {
+                let pricer = api.tariffs.pricer(basis, filter.connector_filter());
+                index.search(&query, Some(&pricer)).map_err(search_error)?
+            }
+            None => index.search(&query, None).map_err(search_error)?,
+        };
         let end_cursor = page.next_cursor.clone();
         let edges = page
             .hits
@@ -171,7 +197,7 @@ impl QueryRoot {
                     summary: hit.location,
                     distance_m: hit.distance_m,
                     route_position_m: hit.route_position_m,
-                    price: hit.price,
+                    price: hit.price.zip(currency.clone()),
                 },
             })
             .collect();
@@ -224,6 +250,9 @@ impl QueryRoot {
         may_search(ctx)?;
         let index = ctx.data::<Arc<SearchIndex>>()?;
         let zoom = u8::try_from(zoom).map_err(|_| ApiCode::BadUserInput.error("zoom must be 0 to 20"))?;
+        if filter.as_ref().is_some_and(|f| f.max_price.is_some()) {
+            return Err(ApiCode::BadUserInput.error("maxPrice works in chargers, not on map clusters"));
+        }
         let filters = filter.map(|f| f.filters()).transpose()?;
         let query = ClusterQuery {
             south: bbox.south,
@@ -260,8 +289,9 @@ impl QueryRoot {
             .collect())
     }
 
-    /// What charging `energyKwh` at a charger would cost under its tariff (the first tariff of
-    /// the EVSE's connectors), starting now or at `startAt`, at up to `maxPowerKw`.
+    /// What charging `energyKwh` at a charger would cost under its tariff, starting now or at
+    /// `startAt`, at up to `maxPowerKw`: the first tariff of the EVSE's (or charger's) connectors
+    /// valid at the start, an `AD_HOC_PAYMENT` one only when there is no other.
     async fn price_estimate(
         &self,
         ctx: &Context<'_>,
@@ -279,10 +309,12 @@ impl QueryRoot {
         let keys = tariff_keys(&location, evse_uid.as_deref())?;
         let tariffs = ctx.data::<DataLoader<TariffLoader>>()?;
         let found = tariffs.load_many(keys.clone()).await?;
-        let Some(tariff) = keys.iter().find_map(|key| found.get(key)) else {
+        let start = start_at.unwrap_or_else(Utc::now);
+        let candidates = keys.iter().filter_map(|key| found.get(key)).map(|tariff| &**tariff);
+        let Some(tariff) = choose_tariff(candidates, start) else {
             return Ok(None);
         };
         let power = max_power_kw.unwrap_or_else(|| max_power(&location, evse_uid.as_deref()));
-        estimate_with(&location, tariff, energy_kwh, start_at.unwrap_or_else(Utc::now), power).map(Some)
+        estimate_with(&location, tariff, energy_kwh, start, power).map(Some)
     }
 }

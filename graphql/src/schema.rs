@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::charging::{ChargingMutation, ChargingQuery, ChargingSubscription};
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
+use crate::subscription::SubscriptionRoot;
 
 /// Every query: the root and each area's own.
 #[derive(MergedObject)]
@@ -19,7 +20,11 @@ pub struct Query(QueryRoot, ChargingQuery);
 #[derive(MergedObject)]
 pub struct Mutation(MutationRoot, ChargingMutation);
 
-pub type EmspSchema = Schema<Query, Mutation, ChargingSubscription>;
+/// Every subscription.
+#[derive(MergedSubscription)]
+pub struct Subscription(SubscriptionRoot, ChargingSubscription);
+
+pub type EmspSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits against expensive or hostile queries.
 #[derive(Debug, Clone)]
@@ -36,11 +41,14 @@ impl Default for ApiLimits {
 }
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
-    let mut builder =
-        Schema::build(Query(QueryRoot, ChargingQuery), Mutation(MutationRoot, ChargingMutation), ChargingSubscription)
-            .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
-            .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
-            .data(Arc::clone(&context.index));
+    let mut builder = Schema::build(
+        Query(QueryRoot, ChargingQuery),
+        Mutation(MutationRoot, ChargingMutation),
+        Subscription(SubscriptionRoot, ChargingSubscription),
+    )
+    .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
+    .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
+    .data(Arc::clone(&context.index));
     if let Some(charging) = context.charging.clone() {
         builder = builder.data(charging);
     }
@@ -53,7 +61,11 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query(QueryRoot, ChargingQuery), Mutation(MutationRoot, ChargingMutation), ChargingSubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        Query(QueryRoot, ChargingQuery),
+        Mutation(MutationRoot, ChargingMutation),
+        Subscription(SubscriptionRoot, ChargingSubscription),
+    )
+    .finish()
+    .sdl()
 }

@@ -16,6 +16,22 @@ impl SearchIndex {
         let status = status_from_code(evse.status());
         (status != EvseStatus::Removed).then_some(status)
     }
+
+    /// Every EVSE of a location (uid and live status, REMOVED ones left out), in the location's
+    /// order; `None` when the index does not hold the location. The key is `CC*PID*ID`, upper case.
+    pub fn evse_statuses(&self, location_key: &str) -> Option<Vec<(String, EvseStatus)>> {
+        let inner = self.inner.read();
+        let slot = *inner.by_key.get(location_key)?;
+        let record = inner.record(slot)?;
+        Some(
+            record
+                .evses
+                .iter()
+                .map(|evse| (evse.uid.as_str().to_owned(), status_from_code(evse.status())))
+                .filter(|(_, status)| *status != EvseStatus::Removed)
+                .collect(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -33,5 +49,7 @@ mod tests {
         assert_eq!(index.evse_status("NL*ABC*L1", "1"), Some(EvseStatus::Available));
         assert_eq!(index.evse_status("NL*ABC*L1", "9"), None);
         assert_eq!(index.evse_status("NL*ABC*NOPE", "1"), None);
+        assert_eq!(index.evse_statuses("NL*ABC*L1"), Some(vec![("1".to_owned(), EvseStatus::Available)]));
+        assert_eq!(index.evse_statuses("NL*ABC*NOPE"), None);
     }
 }

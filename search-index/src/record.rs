@@ -178,6 +178,8 @@ pub struct LocationRecord {
     pub parking_type: u8,
     pub facilities: u32,
     pub hours: Option<Box<OpeningHours>>,
+    /// The location's own zone, else its country's single zone, else UTC (tariff times are local).
+    pub time_zone: Tz,
     pub charging_when_closed: bool,
     pub evses: Box<[EvseRecord]>,
     pub connectors: Box<[ConnectorRecord]>,
@@ -278,6 +280,7 @@ impl LocationRecord {
             parking_type: location.parking_type.as_ref().map_or(OTHER, |kind| position(ParkingType::KNOWN, kind)),
             facilities: location.facilities.iter().map(facility_bit).fold(0, |mask, bit| mask | bit),
             hours,
+            time_zone: opening_hours::location_time_zone(location),
             charging_when_closed: location.charging_when_closed == Some(true),
             evses: evses.into_boxed_slice(),
             connectors: connectors.into_boxed_slice(),
@@ -406,6 +409,12 @@ impl<'a> LocationView<'a> {
 
     pub fn max_power_kw(&self) -> f64 {
         f64::from(self.record.max_power_kw)
+    }
+
+    /// The zone tariff restrictions are read in: the location's own, else its country's single
+    /// zone, else UTC.
+    pub fn time_zone(&self) -> Tz {
+        self.record.time_zone
     }
 
     /// EVSEs that are not REMOVED.

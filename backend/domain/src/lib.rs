@@ -5,6 +5,7 @@
 
 pub mod cdr;
 pub mod charging;
+pub mod emaid;
 mod enums;
 pub mod error;
 #[cfg(feature = "fixtures")]
@@ -25,6 +26,7 @@ pub use charging::{
     CdrReport, ChargingEvent, ChargingPhase, ChargingState, CommandResponseType, CommandResultType, FailureReason,
     SessionReport, TransitionError,
 };
+pub use emaid::Emaid;
 pub use error::ValidationError;
 pub use geo::GeoPoint;
 pub use ids::{CdrId, ConnectorId, CountryCode, EvseUid, LocationId, PartyCode, SessionId, TariffId, TokenUid};
@@ -44,4 +46,4 @@ pub use tariff::{
     DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement, TariffRestrictions,
     TariffType,
 };
-pub use token::{Token, TokenType, WhitelistType};
+pub use token::{AllowedType, Token, TokenType, WhitelistType};

@@ -10,12 +10,14 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use emsp_store::{DatabaseUrl, Store, StoreOptions, TokenCipher};
 
+use emsp_events::EventBus;
 use emsp_search_index::SearchIndex;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::config::{Config, DatabaseConfig};
 use crate::index_sync;
+use crate::live::LiveFeed;
 use crate::metrics::{self, Metrics};
 use crate::router;
 
@@ -49,6 +51,8 @@ pub struct RunningServer {
     pub public_url: String,
     pub store: Store,
     pub index: Arc<SearchIndex>,
+    /// The bus subscriptions listen on.
+    pub events: EventBus,
     pub roaming: web::Data<emsp_roaming::Roaming>,
     /// The driver API as served (tests run subscriptions on it in-process).
     pub schema: web::Data<emsp_graphql::EmspSchema>,
@@ -152,21 +156,26 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         .await
         .context("accounts panicked")??;
     let accounts_for_app = web::Data::new(accounts.clone());
+    let live = Arc::new(LiveFeed { tariffs: Arc::new(emsp_graphql::TariffBook::new()), events: EventBus::new() });
     let schema = web::Data::new(emsp_graphql::build_schema(
         emsp_graphql::ApiContext {
             index: index.clone(),
             store: store.clone(),
             accounts: accounts.clone(),
+            tariffs: live.tariffs.clone(),
+            events: live.events.clone(),
             anonymous_search: config.api.anonymous_search,
             charging: Some(emsp_graphql::ChargingApi {
                 roaming: roaming.clone().into_inner(),
                 updates: Arc::new(emsp_graphql::StoreUpdates(store.clone())),
             }),
+            default_currency: config.api.default_currency.clone(),
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
     let schema_handle = schema.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
+    let sockets = web::Data::new(crate::ws::Sockets::new(&config.api));
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
         web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, index: index.clone() });
@@ -178,6 +187,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             .app_data(schema.clone())
             .app_data(accounts_for_app.clone())
             .app_data(limiter.clone())
+            .app_data(sockets.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))
@@ -208,16 +218,29 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     }
     let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
     tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
-    let (loader_store, loader_index) = (store.clone(), index.clone());
+    let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
     tokio::spawn(async move {
-        let (load_store, load_index) = (loader_store.clone(), loader_index.clone());
-        match tokio::task::spawn_blocking(move || index_sync::bulk_load(&load_store, &load_index)).await {
-            Ok(Ok(from_seq)) => index_sync::follow(loader_store, loader_index, from_seq, shutdown_rx).await,
+        let (load_store, load_index, load_live) = (loader_store.clone(), loader_index.clone(), loader_live.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            let from_seq = index_sync::bulk_load(&load_store, &load_index)?;
+            // After the feed position was read: a tariff change from now on is replayed.
+            match load_live.load_tariffs(&load_store) {
+                Ok(tariffs) => tracing::info!(tariffs, "tariff book loaded"),
+                Err(error) => tracing::error!(%error, "tariff book could not be loaded; prices stay unknown"),
+            }
+            Ok::<i64, emsp_store::StoreError>(from_seq)
+        })
+        .await;
+        match loaded {
+            Ok(Ok(from_seq)) => {
+                index_sync::follow(loader_store, loader_index, from_seq, shutdown_rx, loader_live).await;
+            }
             Ok(Err(error)) => tracing::error!(%error, "search index could not be loaded; /ready stays 503"),
             Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),
         }
     });
-    Ok(RunningServer { addr, public_url, store, index, roaming, schema: schema_handle, handle, task, shutdown })
+    let events = live.events.clone();
+    Ok(RunningServer { addr, public_url, store, index, events, roaming, schema: schema_handle, handle, task, shutdown })
 }
 
 /// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their

@@ -27,6 +27,11 @@
 //! | `EMSP_GRAPHQL_INTROSPECTION` | `api.introspection` | `false` (`true` in the demo) | allow schema introspection |
 //! | `EMSP_RATE_LIMIT_PER_MINUTE` | `api.rate_limit_per_minute` | `1200` | GraphQL requests per signed-in user, or per IP when anonymous, per minute (0: no limit) |
 //! | `EMSP_ANONYMOUS_SEARCH` | `api.anonymous_search` | `true` | whether searching chargers works without signing in |
+//! | `EMSP_DEFAULT_CURRENCY` | `api.default_currency` | `EUR` | currency of PRICE sorting when the query names none (ISO 4217) |
+//! | `EMSP_WS_MAX_CONNECTIONS` | `api.ws_max_connections` | `10000` | open GraphQL WebSocket connections at most (more get 503) |
+//! | `EMSP_WS_MAX_SUBSCRIPTIONS` | `api.ws_max_subscriptions` | `20` | subscriptions per WebSocket connection at most |
+//! | `EMSP_WS_INIT_TIMEOUT_S` | `api.ws_init_timeout_s` | `10` | time a client has to send `connection_init` (then close 4408) |
+//! | `EMSP_WS_KEEPALIVE_S` | `api.ws_keepalive_s` | `15` | WebSocket ping interval; a peer silent for two intervals is dropped |
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 
@@ -60,11 +65,31 @@ pub struct ApiConfig {
     pub rate_limit_per_minute: u32,
     /// `EMSP_ANONYMOUS_SEARCH`.
     pub anonymous_search: bool,
+    /// `EMSP_DEFAULT_CURRENCY`: prices in other currencies are not compared with it.
+    pub default_currency: String,
+    /// `EMSP_WS_MAX_CONNECTIONS`.
+    pub ws_max_connections: usize,
+    /// `EMSP_WS_MAX_SUBSCRIPTIONS`.
+    pub ws_max_subscriptions: usize,
+    /// `EMSP_WS_INIT_TIMEOUT_S`.
+    pub ws_init_timeout_s: u64,
+    /// `EMSP_WS_KEEPALIVE_S`.
+    pub ws_keepalive_s: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { graphiql: false, introspection: false, rate_limit_per_minute: 1_200, anonymous_search: true }
+        Self {
+            graphiql: false,
+            introspection: false,
+            rate_limit_per_minute: 1_200,
+            anonymous_search: true,
+            default_currency: "EUR".into(),
+            ws_max_connections: 10_000,
+            ws_max_subscriptions: 20,
+            ws_init_timeout_s: 10,
+            ws_keepalive_s: 15,
+        }
     }
 }
 
@@ -330,6 +355,28 @@ impl Config {
         }
         if let Some(value) = var("EMSP_ANONYMOUS_SEARCH") {
             config.api.anonymous_search = parse_env("EMSP_ANONYMOUS_SEARCH", value)?;
+        }
+        if let Some(value) = var("EMSP_DEFAULT_CURRENCY") {
+            config.api.default_currency = value.clone();
+        }
+        if let Err(error) = emsp_domain::Currency::new(&config.api.default_currency) {
+            return Err(ConfigError::Env {
+                name: "EMSP_DEFAULT_CURRENCY".into(),
+                value: config.api.default_currency.clone(),
+                message: error.to_string(),
+            });
+        }
+        if let Some(value) = var("EMSP_WS_MAX_CONNECTIONS") {
+            config.api.ws_max_connections = parse_env("EMSP_WS_MAX_CONNECTIONS", value)?;
+        }
+        if let Some(value) = var("EMSP_WS_MAX_SUBSCRIPTIONS") {
+            config.api.ws_max_subscriptions = parse_env("EMSP_WS_MAX_SUBSCRIPTIONS", value)?;
+        }
+        if let Some(value) = var("EMSP_WS_INIT_TIMEOUT_S") {
+            config.api.ws_init_timeout_s = parse_env("EMSP_WS_INIT_TIMEOUT_S", value)?;
+        }
+        if let Some(value) = var("EMSP_WS_KEEPALIVE_S") {
+            config.api.ws_keepalive_s = parse_env("EMSP_WS_KEEPALIVE_S", value)?;
         }
         if let Some(value) = var("EMSP_LOG").or_else(|| var("RUST_LOG")) {
             config.log.filter = value.clone();

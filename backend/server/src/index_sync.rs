@@ -18,6 +18,8 @@ use emsp_search_index::{ChangeError, ChangeOutcome, IndexChange, SearchIndex};
 use emsp_store::{Change, ChangeKind, Store, StoreResult};
 use tokio::sync::watch;
 
+use crate::live::LiveFeed;
+
 /// Locations read per page during the bulk load.
 const LOAD_PAGE: i64 = 2_000;
 /// Changes applied per poll.
@@ -58,7 +60,7 @@ pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
 }
 
 /// Applies every change after `after_seq`; returns the new position.
-pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64) -> StoreResult<i64> {
+pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64, observer: &LiveFeed) -> StoreResult<i64> {
     loop {
         let changes = store.changes_since(after_seq, FEED_BATCH)?;
         let Some(last) = changes.last() else { return Ok(after_seq) };
@@ -70,7 +72,7 @@ pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64) -> 
         upserted.dedup();
         let mut fresh: HashMap<String, Location> =
             store.get_locations(&upserted)?.into_iter().map(|location| (location.key(), location)).collect();
-        for change in changes {
+        for change in &changes {
             if change.kind == ChangeKind::LocationUpserted {
                 let result = match fresh.remove(&change.entity_key) {
                     Some(location) => index.apply(IndexChange::UpsertLocation(Box::new(searchable(location)))),
@@ -84,11 +86,13 @@ pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64) -> 
             }
             apply(store, index, change)?;
         }
+        // The tariff book and the event bus follow the same feed (`live.rs`).
+        observer.applied(store, index, &changes)?;
         after_seq = last_seq;
     }
 }
 
-fn apply(store: &Store, index: &SearchIndex, change: Change) -> StoreResult<()> {
+fn apply(store: &Store, index: &SearchIndex, change: &Change) -> StoreResult<()> {
     let result = match change.kind {
         // Re-read rather than trust an old payload: the row holds the newest version, and a
         // location removed since is removed from the index too.
@@ -138,10 +142,17 @@ fn reindex(store: &Store, index: &SearchIndex, key: &str) -> StoreResult<Result<
 
 /// Follows the feed until `shutdown` turns true. A database outage pauses the follower, which
 /// resumes from where it was.
-pub async fn follow(store: Store, index: Arc<SearchIndex>, mut after_seq: i64, mut shutdown: watch::Receiver<bool>) {
+pub async fn follow(
+    store: Store,
+    index: Arc<SearchIndex>,
+    mut after_seq: i64,
+    mut shutdown: watch::Receiver<bool>,
+    observer: Arc<LiveFeed>,
+) {
     loop {
-        let (store_now, index_now) = (store.clone(), index.clone());
-        match tokio::task::spawn_blocking(move || apply_pending(&store_now, &index_now, after_seq)).await {
+        let (store_now, index_now, observer_now) = (store.clone(), index.clone(), observer.clone());
+        match tokio::task::spawn_blocking(move || apply_pending(&store_now, &index_now, after_seq, &observer_now)).await
+        {
             Ok(Ok(seq)) => after_seq = seq,
             Ok(Err(error)) => tracing::warn!(%error, after_seq, "change feed unavailable, retrying"),
             Err(error) => tracing::error!(%error, "change feed follower panicked, retrying"),

@@ -10,9 +10,11 @@ mod demo;
 pub mod error;
 mod health;
 mod index_sync;
+mod live;
 pub mod metrics;
 mod router;
 pub mod telemetry;
+mod ws;
 
 pub use app::{RunOptions, RunningServer, start};
 pub use config::Config;

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus metrics |
 //! | `POST /graphql` | the driver API (one operation per request, rate-limited per IP) |
 //! | `GET /graphql` | GraphiQL, when enabled (`EMSP_GRAPHIQL`) |
+//! | `GET /graphql` + `Upgrade: websocket` | subscriptions (graphql-transport-ws) |
 //! | `GET /.well-known/jwks.json` | public keys of access tokens |
 //! | `GET /ocpi/versions` | OCPI: the versions we speak (any partner token, token A included) |
 //! | `GET /ocpi/{version}` | OCPI: the modules of a version |
@@ -23,7 +24,7 @@
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, versions};
 
-use crate::{api, health};
+use crate::{api, health, ws};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             web::resource("/graphql")
                 .wrap(actix_web::middleware::from_fn(api::rate_limit))
                 .route(web::post().to(api::execute))
+                .route(web::get().guard(actix_web::guard::fn_guard(ws::is_upgrade)).to(ws::upgrade))
                 .route(web::get().to(api::graphiql)),
         )
         .service(

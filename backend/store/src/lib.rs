@@ -13,6 +13,7 @@ mod partners;
 pub mod schema;
 mod tariffs;
 pub mod testing;
+mod tokens;
 
 pub use accounts::{NewSigningKey, NewUser, RefreshRotation, Role, SigningKeyRecord, UserRecord};
 pub use change_feed::{Change, ChangeKind};
@@ -26,3 +27,6 @@ pub use diesel::result::Error as DieselError;
 pub use error::{StoreError, StoreResult};
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};
+pub use tokens::{
+    AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenRecord, contract_key, new_contract_id, token_key,
+};

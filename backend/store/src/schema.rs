@@ -150,9 +150,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tokens (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        uid -> Text,
+        uid_key -> Text,
+        token_type -> Text,
+        contract_id -> Text,
+        contract_key -> Text,
+        visual_number -> Nullable<Text>,
+        issuer -> Text,
+        group_id -> Nullable<Text>,
+        valid -> Bool,
+        whitelist -> Text,
+        language -> Nullable<Text>,
+        default_profile_type -> Nullable<Text>,
+        energy_contract -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        blocked_reason -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        fleet_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_updated -> Timestamp,
+    }
+}
+
+diesel::table! {
+    token_audit (seq) {
+        seq -> BigInt,
+        token_key -> Text,
+        action -> Text,
+        actor -> Text,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    token_authorizations (authorization_reference) {
+        authorization_reference -> Text,
+        token_key -> Text,
+        uid -> Text,
+        partner_id -> Nullable<Text>,
+        allowed -> Text,
+        location_id -> Nullable<Text>,
+        evse_uids -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    token_push_state (partner_id) {
+        partner_id -> Text,
+        repush_from -> Nullable<Timestamp>,
+        last_push_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(partner_parties -> partners (partner_id));
 diesel::joinable!(evses -> locations (location_key));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(tokens -> users (user_id));
+diesel::joinable!(token_push_state -> partners (partner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     partners,
@@ -164,7 +228,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_feed,
     users,
     refresh_tokens,
-    signing_keys
+    signing_keys,
+    tokens,
+    token_audit,
+    token_authorizations,
+    token_push_state
 );
 
 diesel::table! {

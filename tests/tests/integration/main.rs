@@ -9,4 +9,6 @@ mod health;
 mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;
+mod price_search;
 mod search_feed;
+mod subscriptions;

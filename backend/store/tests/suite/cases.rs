@@ -14,6 +14,7 @@ use emsp_store::{
 use emsp_domain::fixtures::{at, location, tariff};
 
 pub use crate::charging_cases::*;
+pub use crate::token_cases::*;
 
 fn feed_kinds(store: &Store) -> Vec<(ChangeKind, String)> {
     store.changes_since(0, 1000).unwrap().into_iter().map(|c| (c.kind, c.entity_key)).collect()

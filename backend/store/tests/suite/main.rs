@@ -7,6 +7,7 @@
 
 mod cases;
 mod charging_cases;
+mod token_cases;
 
 macro_rules! store_test_suite {
     ($($case:ident),* $(,)?) => {
@@ -58,6 +59,10 @@ store_test_suite!(
     commands_record_results_once_and_time_out_once,
     cpo_sessions_keep_the_newest_and_their_link,
     cdrs_are_stored_once_with_their_raw_body_and_price_check,
+    tokens_round_trip_and_a_uid_is_unique_per_party_in_any_case,
+    the_app_token_is_issued_once_with_an_emaid,
+    concurrent_first_requests_issue_one_app_token,
+    authorizations_are_found_by_their_reference,
 );
 
 #[test]

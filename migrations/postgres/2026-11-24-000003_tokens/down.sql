@@ -1,0 +1,4 @@
+DROP TABLE token_push_state;
+DROP TABLE token_authorizations;
+DROP TABLE token_audit;
+DROP TABLE tokens;
