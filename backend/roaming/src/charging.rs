@@ -13,16 +13,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use emsp_domain::{
-    ChargingEvent, ChargingPhase, CommandResponseType, CommandResultType, PartyId, Token, TokenType, TokenUid,
-    TransitionError, WhitelistType,
-};
+use emsp_domain::{ChargingEvent, ChargingPhase, CommandResponseType, CommandResultType, Token, TransitionError};
 use emsp_ocpi::OcpiVersion;
 use emsp_ocpi::commands::{ChargingPreferences, CommandRequest, CommandResponse, CommandResult, CommandType};
 use emsp_store::{ChargingRecord, CommandRecord, NewCharging, NewCommand, Partner, PartnerStatus, Store, StoreError};
 use reqwest::Method;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::client::{Target, TokenEncoding};
@@ -105,35 +101,20 @@ async fn command_target(roaming: &Roaming, partner_id: &str) -> Result<CommandTa
     Ok(CommandTarget { partner, token, version, encoding })
 }
 
-/// The token a driver charges with from the app.
-///
-/// Until the tokens module lands this is derived from the user id: an APP_USER token whose uid and
-/// eMA-ID are stable per user, issued by us.
-fn driver_token(party: &PartyId, issuer: &str, user_id: &str) -> Result<Token, ChargingError> {
-    let digest = Sha256::digest(user_id.as_bytes());
-    let digits: String = digest.iter().take(4).map(|b| format!("{:02}", b % 100)).collect();
-    let uid = format!("APP{}", hex_upper(&digest[..8]));
-    Ok(Token {
-        party: party.clone(),
-        uid: TokenUid::new(uid).map_err(|e| ChargingError::Internal(e.to_string()))?,
-        token_type: TokenType::AppUser,
-        contract_id: format!("{}-{}-C{}", party.country_code, party.party_id, digits),
-        visual_number: None,
-        issuer: issuer.to_owned(),
-        group_id: None,
-        valid: true,
-        whitelist: WhitelistType::Allowed,
-        language: None,
-        default_profile_type: None,
-        energy_contract: None,
-        expires_at: None,
-        blocked_reason: None,
-        last_updated: DateTime::<Utc>::UNIX_EPOCH,
-    })
-}
-
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+/// The token a driver charges with from the app: their APP_USER token, issued on first use. A
+/// blocked or invalid token cannot start anything.
+async fn driver_token(roaming: &Roaming, user_id: &str) -> Result<Token, ChargingError> {
+    let store = roaming.store.clone();
+    let (user, party, name) = (user_id.to_owned(), roaming.config.party.clone(), roaming.config.business_name.clone());
+    let record = blocking(move || store.ensure_app_token(&user, &party, &name)).await?;
+    let token = record.token;
+    if !token.valid || token.blocked_reason.is_some() {
+        return Err(ChargingError::Invalid("your app token is blocked; contact support".into()));
+    }
+    if token.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ChargingError::Invalid("your app token has expired; contact support".into()));
+    }
+    Ok(token)
 }
 
 /// What sending a command gave: its id and the CPO's synchronous answer (or why there was none).
@@ -287,7 +268,7 @@ pub async fn start_charging(
     let partner_id = partner_id
         .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
     let target = command_target(roaming, &partner_id).await?;
-    let token = driver_token(&roaming.config.party, &roaming.config.business_name, user_id)?;
+    let token = driver_token(roaming, user_id).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let reference = uuid::Uuid::new_v4().simple().to_string();
     let store = roaming.store.clone();
@@ -406,7 +387,7 @@ pub async fn reserve(
         return Err(ChargingError::Invalid("the reservation must end in the future".into()));
     }
     let (target, location_id, evse_uid) = charger(roaming, location_key, evse_uid).await?;
-    let token = driver_token(&roaming.config.party, &roaming.config.business_name, user_id)?;
+    let token = driver_token(roaming, user_id).await?;
     let reservation_id = (u64::from(rand::random::<u32>()) + 1).to_string();
     let request = CommandRequest::ReserveNow {
         token,

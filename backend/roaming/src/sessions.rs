@@ -79,7 +79,10 @@ pub async fn store_session(
         let key = object_key(&session.party, session.id.as_str());
         let token = (session.cdr_token.uid.as_str(), session.cdr_token.contract_id.as_str());
         let matched =
-            store.match_charging(&partner_id, session.authorization_reference.as_deref(), Some(&key), token)?;
+            match store.match_charging(&partner_id, session.authorization_reference.as_deref(), Some(&key), token)? {
+                Some(found) => Some(found),
+                None => adopt_session(&store, &partner_id, &session, &key)?,
+            };
         let charging_id = matched.as_ref().map(|m| m.id.clone());
         let outcome = store.upsert_cpo_session(&session, &partner_id, version.as_str(), charging_id.as_deref())?;
         if outcome != WriteOutcome::Unchanged
@@ -104,6 +107,47 @@ pub async fn store_session(
     .await
     .map_err(|e| StoreError::Unavailable(e.to_string()))??;
     Ok(outcome)
+}
+
+/// A session we did not start from the app (an RFID swipe, a real-time authorization) with a
+/// token of one of our drivers: it becomes that driver's session too, so it shows in the app.
+fn adopt_session(
+    store: &Store,
+    partner_id: &str,
+    session: &Session,
+    key: &str,
+) -> Result<Option<emsp_store::ChargingRecord>, StoreError> {
+    let token = match store.get_party_token(&session.cdr_token.party, session.cdr_token.uid.as_str())? {
+        Some(token) => Some(token),
+        None => store.get_token(session.cdr_token.uid.as_str())?,
+    };
+    let Some(user_id) = token.as_ref().and_then(|t| t.user_id.clone()) else { return Ok(None) };
+    let id = uuid::Uuid::new_v4().to_string();
+    // The CPO's reference when it has one (a real-time authorization of ours), else the session.
+    let reference = match &session.authorization_reference {
+        Some(reference) if store.get_authorization(reference)?.is_some() => reference.clone(),
+        _ => format!("session:{key}"),
+    };
+    let location_key = object_key(&session.party, session.location_id.as_str());
+    let created = store.create_charging(&emsp_store::NewCharging {
+        id: &id,
+        user_id: &user_id,
+        partner_id,
+        location_key: &location_key,
+        evse_uid: session.evse_uid.as_str(),
+        connector_id: Some(session.connector_id.as_str()),
+        token_uid: session.cdr_token.uid.as_str(),
+        contract_id: &session.cdr_token.contract_id,
+        authorization_reference: &reference,
+    });
+    match created {
+        Ok(record) => {
+            tracing::info!(session = %key, charging = %record.id, "session of a driver adopted");
+            Ok(Some(record))
+        }
+        // Another replica adopted it at the same moment: use theirs.
+        Err(_) => store.match_charging(partner_id, Some(&reference), Some(key), ("", "")),
+    }
 }
 
 fn check_identity(session: &Session, party: &PartyId, id: &str) -> Result<(), OcpiError> {
