@@ -12,6 +12,7 @@ use async_graphql::futures_util::stream::{self, BoxStream, Stream, StreamExt};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use emsp_domain::{ChargingPhase, FailureReason};
+use emsp_events::{ChargingSession as SessionChannel, EventBus, Received};
 use emsp_roaming::Roaming;
 use emsp_roaming::charging::{self as service, ChargingError};
 use emsp_store::{CdrRecord, ChargingRecord, CommandRecord, PriceCheck, Store};
@@ -20,24 +21,45 @@ use rust_decimal::Decimal;
 use crate::accounts::{RoleGuard, viewer};
 use crate::errors::{ApiCode, internal, store_error};
 
-/// Tells which driver sessions changed, by id.
+/// Tells when a driver session changed: one item per change of session `id`.
 pub trait SessionUpdates: Send + Sync {
-    fn subscribe(&self) -> BoxStream<'static, String>;
+    fn subscribe(&self, id: &str) -> BoxStream<'static, ()>;
 }
 
-/// The store's in-process announcements of changed sessions.
+/// The event bus, fed by the change feed: changes made on any replica reach this one's subscribers.
+pub struct BusUpdates(pub EventBus);
+
+impl SessionUpdates for BusUpdates {
+    fn subscribe(&self, id: &str) -> BoxStream<'static, ()> {
+        let subscription = self.0.subscribe::<SessionChannel>(id);
+        stream::unfold(subscription, |mut subscription| async move {
+            match subscription.recv().await {
+                // A lag loses nothing: the subscriber re-reads the session either way.
+                Received::Event(_) | Received::Lagged(_) => Some(((), subscription)),
+                Received::Closed => None,
+            }
+        })
+        .boxed()
+    }
+}
+
+/// The store's in-process announcements (one process only; for tests and tools without a bus).
 pub struct StoreUpdates(pub Store);
 
 impl SessionUpdates for StoreUpdates {
-    fn subscribe(&self) -> BoxStream<'static, String> {
+    fn subscribe(&self, id: &str) -> BoxStream<'static, ()> {
         let receiver = self.0.charging_updates();
-        stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(update) => return Some((update.id, receiver)),
-                    // A slow subscriber missed some: it reloads on the next one anyway.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        let id = id.to_owned();
+        stream::unfold(receiver, move |mut receiver| {
+            let id = id.clone();
+            async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(update) if update.id == id => return Some(((), receiver)),
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(((), receiver)),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
                 }
             }
         })
@@ -520,17 +542,16 @@ impl ChargingSubscription {
         let user = user_id(ctx)?;
         let api = api(ctx)?.clone();
         // Subscribe before reading, so a change between the two is not lost.
-        let updates = api.updates.subscribe();
+        let updates = api.updates.subscribe(&id);
         let first = service::own_charging(&api.roaming.store, &user, &id).await.map_err(charging_error)?;
         let id = id.to_string();
         let done = |record: &ChargingRecord| record.state.phase.is_final() && record.state.cdr_key.is_some();
         let finished = done(&first);
         let store = api.roaming.store.clone();
         let changes = updates
-            .filter(move |changed| std::future::ready(*changed == id))
-            .then(move |changed| {
-                let (store, user) = (store.clone(), user.clone());
-                async move { service::own_charging(&store, &user, &changed).await.map_err(charging_error) }
+            .then(move |()| {
+                let (store, user, id) = (store.clone(), user.clone(), id.clone());
+                async move { service::own_charging(&store, &user, &id).await.map_err(charging_error) }
             })
             .boxed();
         // Ends right after the update that completed the session with its CDR.

@@ -17,7 +17,7 @@ mod schema;
 mod subscription;
 mod tariff_book;
 
-pub use charging::{ChargingApi, SessionUpdates, StoreUpdates};
+pub use charging::{BusUpdates, ChargingApi, SessionUpdates, StoreUpdates};
 pub use context::{ApiContext, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

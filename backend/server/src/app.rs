@@ -167,7 +167,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             anonymous_search: config.api.anonymous_search,
             charging: Some(emsp_graphql::ChargingApi {
                 roaming: roaming.clone().into_inner(),
-                updates: Arc::new(emsp_graphql::StoreUpdates(store.clone())),
+                updates: Arc::new(emsp_graphql::BusUpdates(live.events.clone())),
             }),
             default_currency: config.api.default_currency.clone(),
         },

@@ -116,7 +116,7 @@ fn apply(store: &Store, index: &SearchIndex, change: &Change) -> StoreResult<()>
             }
         }
         // The index holds tariff references, not tariffs; pricing reads tariffs on its own.
-        ChangeKind::TariffUpserted | ChangeKind::TariffRemoved => return Ok(()),
+        ChangeKind::TariffUpserted | ChangeKind::TariffRemoved | ChangeKind::ChargingUpdated => return Ok(()),
     };
     if let Err(error) = result {
         // A location the index rejects (impossible coordinates) or a status for an EVSE it does not

@@ -4,8 +4,9 @@
 //! Every change of a driver's session goes through [`Store::apply_charging_event`]: it reads the
 //! stored state, applies the event with the domain's state machine and writes the result in one
 //! write transaction, so two messages about one session (a CommandResult and a Session PUT arriving
-//! together) never overwrite each other. A committed change is announced on
-//! [`Store::charging_updates`] for subscriptions of this process.
+//! together) never overwrite each other. A committed change is appended to the change feed
+//! (`charging.updated`, so every replica's subscribers hear of it) and announced on
+//! [`Store::charging_updates`] in this process.
 //!
 //! CDRs are immutable in OCPI: a second POST of a known CDR is a duplicate and changes nothing.
 
@@ -14,6 +15,7 @@ use diesel::prelude::*;
 use emsp_domain::{Cdr, ChargingEvent, ChargingState, Price, Session, TransitionError};
 use rust_decimal::Decimal;
 
+use crate::change_feed::{self, ChangeKind};
 use crate::database::{DbConnection, Store};
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
@@ -341,6 +343,12 @@ impl Store {
                     charging_sessions::updated_at.eq(now),
                 ))
                 .execute(conn)?;
+            change_feed::append(
+                conn,
+                ChangeKind::ChargingUpdated,
+                new.id,
+                serde_json::json!({"user_id": new.user_id}),
+            )?;
             load_charging(conn, new.id)?.ok_or_else(|| StoreError::NotFound(new.id.to_owned()))
         })?;
         self.announce(&record);
@@ -364,6 +372,12 @@ impl Store {
             if changed {
                 let now = Utc::now();
                 save_state(conn, id, &record.state, now.naive_utc())?;
+                change_feed::append(
+                    conn,
+                    ChangeKind::ChargingUpdated,
+                    id,
+                    serde_json::json!({"user_id": record.user_id}),
+                )?;
                 record.updated_at = now;
             }
             Ok(Some(Applied { record, changed, refused }))
