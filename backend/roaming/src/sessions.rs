@@ -343,12 +343,19 @@ pub async fn store_cdr(
         }
         let session_key = cdr.session_id.as_ref().map(|id| object_key(&cdr.party, id.as_str()));
         let token = (cdr.cdr_token.uid.as_str(), cdr.cdr_token.contract_id.as_str());
-        let matched = store.match_charging(
+        let matched = match store.match_charging(
             &partner_id,
             cdr.authorization_reference.as_deref(),
             session_key.as_deref(),
             token,
-        )?;
+        )? {
+            Some(found) => Some(found),
+            // No session named (2.1.1) or an unknown one: the charger and the token decide.
+            None => {
+                let location_id = cdr.cdr_location.get("id").and_then(Value::as_str).unwrap_or_default();
+                store.match_charging_without_cdr(&partner_id, &object_key(&cdr.party, location_id), token)?
+            }
+        };
         let (ours, check, note) = price_check(&store, &cdr)?;
         if check == PriceCheck::Mismatch {
             tracing::warn!(cdr = %key, partner = %partner_id, note = note.as_deref().unwrap_or_default(), "cdr price differs from ours");

@@ -475,6 +475,33 @@ impl Store {
         row.map(ChargingRow::into_record).transpose()
     }
 
+    /// For a CDR that names no session we know (2.1.1 CDRs name none): the newest session of this
+    /// partner at this charger with this token (uid or contract id) that has no CDR yet.
+    pub fn match_charging_without_cdr(
+        &self,
+        partner_id: &str,
+        location_key: &str,
+        token: (&str, &str),
+    ) -> StoreResult<Option<ChargingRecord>> {
+        let (uid, contract_id) = token;
+        let mut conn = self.conn()?;
+        let row: Option<ChargingRow> = charging_sessions::table
+            .filter(charging_sessions::partner_id.eq(partner_id))
+            .filter(charging_sessions::location_key.eq(location_key.to_ascii_uppercase()))
+            .filter(charging_sessions::cdr_key.is_null())
+            .filter(
+                charging_sessions::token_uid
+                    .eq(uid)
+                    .or(charging_sessions::contract_id.eq(contract_id))
+                    .or(charging_sessions::token_uid.eq(contract_id)),
+            )
+            .select(charging_sessions::all_columns)
+            .order(charging_sessions::created_at.desc())
+            .first(&mut *conn)
+            .optional()?;
+        row.map(ChargingRow::into_record).transpose()
+    }
+
     pub fn create_command(&self, new: &NewCommand<'_>) -> StoreResult<()> {
         let now = Utc::now().naive_utc();
         let mut conn = self.conn()?;

@@ -509,3 +509,139 @@ async fn live_updates_over_a_websocket() {
     setup.cpo.stop().await;
     setup.app.stop().await;
 }
+
+const COMMAND: &str = "query($id: ID!) { chargingCommand(id: $id) { id command response result reservationId } }";
+
+async fn command_until(setup: &Setup, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = gql(&setup.app, &setup.driver.token, COMMAND, json!({"id": id})).await;
+        let command = body["data"]["chargingCommand"].clone();
+        if check(&command) {
+            return command;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "timed out: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reservations and unlocking: RESERVE_NOW, CANCEL_RESERVATION (an unknown one too) and
+/// UNLOCK_CONNECTOR, each with its result from the charger.
+#[tokio::test]
+async fn reserve_cancel_and_unlock() {
+    let Some(setup) = setup(TestBackend::Sqlite).await else { return };
+    let until = (chrono::Utc::now() + chrono::Duration::minutes(15)).to_rfc3339();
+    let body = gql(
+        &setup.app,
+        &setup.driver.token,
+        "mutation($c: ID!, $e: String, $u: DateTime!) { reserve(chargerId: $c, evseUid: $e, until: $u) { id command response result reservationId } }",
+        json!({"c": setup.charger, "e": setup.evse, "u": until}),
+    )
+    .await;
+    let reserved = &body["data"]["reserve"];
+    assert_eq!(
+        (reserved["command"].as_str(), reserved["response"].as_str()),
+        (Some("RESERVE_NOW"), Some("ACCEPTED")),
+        "{body}"
+    );
+    let reservation = reserved["reservationId"].as_str().unwrap().to_owned();
+    let done = command_until(&setup, reserved["id"].as_str().unwrap(), |c| c["result"] != "PENDING").await;
+    assert_eq!(done["result"], "ACCEPTED", "{done}");
+    let sent = setup.cpo.received().commands.into_iter().find(|c| c.command == "RESERVE_NOW").unwrap();
+    assert_eq!(sent.body["reservation_id"], reservation.as_str());
+    assert_eq!(sent.body["evse_uid"], setup.evse.as_str());
+
+    let cancel = "mutation($r: String!) { cancelReservation(reservationId: $r) { id command response result } }";
+    let body = gql(&setup.app, &setup.driver.token, cancel, json!({"r": reservation})).await;
+    let cancelled = &body["data"]["cancelReservation"];
+    assert_eq!(cancelled["response"], "ACCEPTED", "{body}");
+    let done = command_until(&setup, cancelled["id"].as_str().unwrap(), |c| c["result"] != "PENDING").await;
+    assert_eq!(done["result"], "ACCEPTED", "{done}");
+    let body = gql(&setup.app, &setup.driver.token, cancel, json!({"r": "999"})).await;
+    assert_eq!(code(&body), "NOT_FOUND", "not a reservation of this driver: {body}");
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let body = gql(
+        &setup.app,
+        &setup.driver.token,
+        "mutation($c: ID!, $u: DateTime!) { reserve(chargerId: $c, until: $u) { id } }",
+        json!({"c": setup.charger, "u": past}),
+    )
+    .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+
+    let body = gql(
+        &setup.app,
+        &setup.driver.token,
+        "mutation($c: ID!, $e: String!, $k: String!) { unlockConnector(chargerId: $c, evseUid: $e, connectorId: $k) { id response result } }",
+        json!({"c": setup.charger, "e": setup.evse, "k": setup.connector}),
+    )
+    .await;
+    let unlock = &body["data"]["unlockConnector"];
+    let done = command_until(&setup, unlock["id"].as_str().unwrap(), |c| c["result"] != "PENDING").await;
+    assert_eq!(done["result"], "ACCEPTED", "{done}");
+    let other = driver(&setup.app, "someone@example.com").await;
+    let body = gql(&setup.app, &other.token, COMMAND, json!({"id": unlock["id"]})).await;
+    assert_eq!(code(&body), "NOT_FOUND", "{body}");
+    setup.cpo.stop().await;
+    setup.app.stop().await;
+}
+
+/// An OCPI 2.1.1 CPO: its START_SESSION has no connector or reference, its results are
+/// CommandResponses, its sessions and CDRs name the driver by contract id only.
+#[tokio::test]
+async fn charging_at_an_ocpi_2_1_1_cpo() {
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    let cpo = emsp_cpo_sim::start(SimOptions {
+        party: ("DE".into(), "OLD".into()),
+        version: emsp_cpo_sim::SimVersion::V2_1_1,
+        data: SimData::Generated { locations: 5 },
+        seed: 5,
+        charging: ChargingOptions {
+            tick: Duration::from_millis(250),
+            max_duration: Duration::from_millis(1500),
+            time_scale: 200.0,
+            command_delay: Duration::from_millis(200),
+            command_timeout_s: 2,
+        },
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let outcome = register_with_partner(&app.roaming(), "old CPO", &cpo.versions_url, &cpo.token_a).await.unwrap();
+    assert_eq!(outcome.version, "2.1.1");
+    pull_partner(&app.roaming(), &outcome.partner_id, &PullOptions { full: true, ..Default::default() }, &|_| {})
+        .await
+        .unwrap();
+    let (location, evse) = cpo
+        .evses()
+        .into_iter()
+        .find(|(location_id, uid)| {
+            cpo.location(location_id).is_some_and(|l| {
+                l["evses"].as_array().unwrap().iter().any(|e| e["uid"] == uid.as_str() && e["status"] == "AVAILABLE")
+            })
+        })
+        .unwrap();
+    let driver = driver(&app, "old@example.com").await;
+    let body = gql(&app, &driver.token, START, json!({"c": format!("DE*OLD*{location}"), "e": evse, "k": null})).await;
+    let id = body["data"]["startCharging"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let command = cpo.received().commands.into_iter().find(|c| c.command == "START_SESSION").unwrap();
+    assert!(command.body.get("authorization_reference").is_none(), "{}", command.body);
+    assert!(command.body["token"]["auth_id"].is_string(), "{}", command.body);
+    // The session runs out by itself (max_duration) and the CDR completes it.
+    let started = Instant::now();
+    let session = loop {
+        let body = gql(&app, &driver.token, SESSION, json!({"id": id})).await;
+        let session = body["data"]["chargingSession"].clone();
+        if session["cdr"].is_object() {
+            break session;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no CDR: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(session["status"], "COMPLETED");
+    let cdr = cpo.received().cdrs.first().cloned().unwrap();
+    let ours: f64 = session["cdr"]["totalCostExclVat"].as_str().unwrap().parse().unwrap();
+    assert!((ours - cdr["total_cost"].as_f64().unwrap()).abs() < 1e-9, "{session} vs {cdr}");
+    cpo.stop().await;
+    app.stop().await;
+}
