@@ -160,7 +160,7 @@ enum ClientMessage {
     },
     Subscribe {
         id: String,
-        payload: async_graphql::Request,
+        payload: Box<async_graphql::Request>,
     },
     Complete {
         id: String,
@@ -343,7 +343,7 @@ impl Connection {
                     self.send(json!({ "id": id, "type": "error", "payload": payload })).await?;
                     return Ok(None);
                 }
-                let mut request = payload;
+                let mut request = *payload;
                 if let Some(claims) = &self.viewer {
                     request = request.data(Viewer(claims.clone()));
                 }
