@@ -570,3 +570,54 @@ pub fn command_status(record: &CommandRecord) -> &str {
         (None, Some(_), None) | (None, None, None) => "PENDING",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDateTime;
+
+    use super::*;
+
+    fn command(response: Option<&str>, result: Option<&str>, timed_out: bool) -> CommandRecord {
+        let at = NaiveDateTime::default();
+        CommandRecord {
+            id: "c".into(),
+            partner_id: "p".into(),
+            user_id: None,
+            charging_id: None,
+            command: "UNLOCK_CONNECTOR".into(),
+            reservation_id: None,
+            request: "{}".into(),
+            response: response.map(str::to_owned),
+            result: result.map(str::to_owned),
+            timed_out_at: timed_out.then_some(at),
+            deadline: at,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_command_is_pending_until_its_result_or_our_timeout() {
+        assert_eq!(command_status(&command(None, None, false)), "PENDING");
+        assert_eq!(command_status(&command(Some("ACCEPTED"), None, false)), "PENDING");
+        assert_eq!(command_status(&command(Some("ACCEPTED"), None, true)), "TIMEOUT");
+        assert_eq!(
+            command_status(&command(Some("ACCEPTED"), Some("ACCEPTED"), true)),
+            "ACCEPTED",
+            "a late result wins"
+        );
+        assert_eq!(command_status(&command(Some("REJECTED"), Some("REJECTED"), false)), "REJECTED");
+    }
+
+    #[test]
+    fn the_synchronous_answer_decides_the_start_event() {
+        let accepted = Ok(CommandResponse { result: "ACCEPTED".into(), timeout: Some(30) });
+        assert_eq!(start_event(&accepted), ChargingEvent::StartResponse(CommandResponseType::Accepted));
+        let refused = Err(RoamingError::Ocpi { url: String::new(), code: 2003, message: "unknown location".into() });
+        assert_eq!(start_event(&refused), ChargingEvent::StartResponse(CommandResponseType::Rejected));
+        let down = Err(RoamingError::Unreachable { url: String::new(), reason: "connection refused".into() });
+        assert_eq!(start_event(&down), ChargingEvent::CpoUnreachable);
+        let broken = Err(RoamingError::Http { url: String::new(), status: 502, body: String::new() });
+        assert_eq!(start_event(&broken), ChargingEvent::CpoUnreachable);
+    }
+}

@@ -560,3 +560,23 @@ pub async fn pull_charging(
     tracing::info!(partner = %partner.id, module, ?report, "charging pull finished");
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_2_1_1_patch_is_read_with_2_2_1_names() {
+        let patch = json!({"end_datetime": "2026-01-01T10:00:00Z", "total_cost": 4.5, "kwh": 3, "status": "COMPLETED"});
+        let Value::Object(patch) = patch else { unreachable!() };
+        let read = patch_in_2_2_1(patch.clone(), OcpiVersion::V2_1_1);
+        assert_eq!(read["end_date_time"], "2026-01-01T10:00:00Z");
+        assert!(!read.contains_key("end_datetime"));
+        assert_eq!(read["total_cost"], json!({"excl_vat": 4.5}));
+        assert_eq!(read["kwh"], 3);
+        let same = patch_in_2_2_1(patch.clone(), OcpiVersion::V2_2_1);
+        assert_eq!(same, patch, "2.2.1 patches are taken as they are");
+    }
+}
