@@ -190,6 +190,14 @@ async fn start_live_stop_cdr(backend: TestBackend) {
         let kwh: f64 = session["energyKwh"].as_str().unwrap().parse().unwrap();
         energies.push(kwh);
         if status == "CHARGING" && kwh > 0.0 && !stopped && energies.iter().filter(|e| **e > 0.0).count() >= 2 {
+            // Smart charging: the driver's preferences reach the CPO.
+            let preferences = "mutation($id: ID!) { setChargingPreferences(sessionId: $id, preferences: {profile: GREEN, energyNeedKwh: 20.5, departureTime: \"2030-01-01T08:00:00Z\"}) }";
+            let body = gql(&setup.app, &setup.driver.token, preferences, json!({"id": id})).await;
+            assert_eq!(body["data"]["setChargingPreferences"], "ACCEPTED", "{body}");
+            let sent = setup.cpo.received().commands.into_iter().find(|c| c.command == "CHARGING_PREFERENCES").unwrap();
+            assert_eq!(sent.body["profile_type"], "GREEN");
+            assert_eq!(sent.body["energy_need"], 20.5);
+            assert_eq!(sent.body["departure_time"], "2030-01-01T08:00:00Z");
             let body = gql(&setup.app, &setup.driver.token, STOP, json!({"id": id})).await;
             assert_eq!(body["data"]["stopCharging"]["status"], "STOPPING", "{body}");
             stopped = true;
@@ -279,6 +287,17 @@ async fn start_live_stop_cdr(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(&fetched["data"], cdr);
+
+    // Pulling the CPO's sessions and CDRs finds the same ones: nothing new is stored.
+    let partner = store.get_cdr(&stored.key).unwrap().unwrap().partner_id;
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    let cdrs = emsp_roaming::sessions::pull_charging(&setup.app.roaming(), &partner, "cdrs", since).await.unwrap();
+    assert_eq!((cdrs.received, cdrs.stored, cdrs.skipped), (1, 0, 0), "{cdrs:?}");
+    let sessions =
+        emsp_roaming::sessions::pull_charging(&setup.app.roaming(), &partner, "sessions", since).await.unwrap();
+    assert_eq!((sessions.received, sessions.skipped), (1, 0), "{sessions:?}");
+    let session = session_until(&setup, &id, "still completed", |s| s["status"] == "COMPLETED").await;
+    assert_eq!(session["cdr"]["totalCostExclVat"], last["cdr"]["totalCostExclVat"]);
 
     setup.cpo.stop().await;
     setup.app.stop().await;
