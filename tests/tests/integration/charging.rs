@@ -439,6 +439,48 @@ async fn a_session_after_our_timeout_is_still_shown() {
     assert_eq!(stored.charging_id, None, "linked to no driver");
     assert_eq!(stored.raw, raw, "kept byte for byte, signed data included");
     assert_eq!(stored.price_check, PriceCheck::Unchecked, "{:?}", stored.price_note);
+    // A CDR whose totals our tariff engine does not confirm is flagged.
+    let mut wrong = cdr.clone();
+    wrong["id"] = json!("CDR-WRONG");
+    wrong["charging_periods"][0]["tariff_id"] = json!("AC-EUR");
+    wrong["total_cost"] = json!({"excl_vat": 9.99, "incl_vat": 12.09});
+    let body: Value = as_cpo(&setup, reqwest::Method::POST, "/ocpi/2.2.1/cdrs", &wrong).await.json().await.unwrap();
+    assert_eq!(body["status_code"], 1000, "{body}");
+    let flagged = setup.app.roaming().store.get_cdr("NL*SIM*CDR-WRONG").unwrap().unwrap();
+    assert_eq!(flagged.price_check, PriceCheck::Mismatch, "{:?}", flagged.price_note);
+    assert!(flagged.our_cost.is_some());
+
+    // Ops review CDRs we could not confirm; drivers may not.
+    let review = "{ cdrsToReview(check: UNCHECKED) { id priceCheck priceNote partnerId totalCostExclVat } }";
+    let body = gql(&setup.app, &setup.driver.token, review, json!({})).await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    let store = setup.app.roaming().store.clone();
+    tokio::task::spawn_blocking(move || {
+        let accounts = emsp_accounts::Accounts::new(store, emsp_accounts::AuthConfig::default()).unwrap();
+        accounts.create_user("ops@example.com", "operations password", None, emsp_accounts::Role::Ops).unwrap();
+    })
+    .await
+    .unwrap();
+    let login = "mutation { login(email: \"ops@example.com\", password: \"operations password\") { accessToken } }";
+    let body: Value = setup
+        .app
+        .client
+        .post(setup.app.url("/graphql"))
+        .json(&json!({"query": login}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ops = body["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+    let body = gql(&setup.app, &ops, review, json!({})).await;
+    let listed = body["data"]["cdrsToReview"].as_array().unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(listed[0]["id"], "NL*SIM*CDR-ORPHAN");
+    assert_eq!(listed[0]["priceCheck"], "UNCHECKED");
+    assert!(listed[0]["priceNote"].is_string());
+
     // The driver's session is untouched by it.
     let shown = session_until(&setup, &id, "unchanged", |s| s["status"] == "CHARGING").await;
     assert_eq!(shown["cdr"], Value::Null);
