@@ -21,6 +21,8 @@ pub struct ApiContext {
     pub events: EventBus,
     /// Whether searching chargers needs a signed-in user.
     pub anonymous_search: bool,
+    /// Charging from the app (commands to CPOs, live session updates); `None` turns it off.
+    pub charging: Option<crate::charging::ChargingApi>,
     /// ISO 4217 code searches price in when they name no currency.
     pub default_currency: String,
 }

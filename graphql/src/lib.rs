@@ -5,6 +5,7 @@
 
 mod accounts;
 mod charger;
+mod charging;
 mod context;
 mod errors;
 mod fleets;
@@ -17,6 +18,7 @@ mod schema;
 mod subscription;
 mod tariff_book;
 
+pub use charging::{BusUpdates, ChargingApi, SessionUpdates, StoreUpdates};
 pub use context::{ApiContext, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

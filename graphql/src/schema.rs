@@ -3,15 +3,28 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::Schema;
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
+use crate::charging::{ChargingMutation, ChargingQuery, ChargingSubscription};
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
 use crate::subscription::SubscriptionRoot;
 
-pub type EmspSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+/// Every query: the root and each area's own.
+#[derive(MergedObject)]
+pub struct Query(QueryRoot, ChargingQuery);
+
+/// Every mutation.
+#[derive(MergedObject)]
+pub struct Mutation(MutationRoot, ChargingMutation);
+
+/// Every subscription.
+#[derive(MergedSubscription)]
+pub struct Subscription(SubscriptionRoot, ChargingSubscription);
+
+pub type EmspSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits against expensive or hostile queries.
 #[derive(Debug, Clone)]
@@ -28,13 +41,18 @@ impl Default for ApiLimits {
 }
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
-        .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
-        .data(Arc::clone(&context.index))
-        .data(context)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let mut builder = Schema::build(
+        Query(QueryRoot, ChargingQuery),
+        Mutation(MutationRoot, ChargingMutation),
+        Subscription(SubscriptionRoot, ChargingSubscription),
+    )
+    .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
+    .data(DataLoader::new(TariffLoader(context.store.clone()), tokio::spawn))
+    .data(Arc::clone(&context.index));
+    if let Some(charging) = context.charging.clone() {
+        builder = builder.data(charging);
+    }
+    builder = builder.data(context).limit_depth(limits.max_depth).limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -43,5 +61,11 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+    Schema::build(
+        Query(QueryRoot, ChargingQuery),
+        Mutation(MutationRoot, ChargingMutation),
+        Subscription(SubscriptionRoot, ChargingSubscription),
+    )
+    .finish()
+    .sdl()
 }

@@ -108,6 +108,14 @@ impl TestApp {
         }
     }
 
+    /// The server's driver API, to run subscriptions in-process.
+    pub fn schema(&self) -> actix_web::web::Data<emsp_graphql::EmspSchema> {
+        match &self.server {
+            Some(server) => server.schema.clone(),
+            None => panic!("the server was stopped"),
+        }
+    }
+
     /// Stops gracefully and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

@@ -278,6 +278,35 @@ pub async fn command(
     Ok(HttpResponse::Ok().json(Envelope::ok(CommandResponse { result, timeout })))
 }
 
+/// `PUT /sessions/{session_id}/charging_preferences` (Smart Charging, 2.2.1): a running session
+/// accepts preferences with a known profile; the answer is a `ChargingPreferencesResponse`. Kept
+/// among the received commands (as `CHARGING_PREFERENCES`) for tests.
+pub async fn charging_preferences(
+    state: web::Data<SimState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, SimError> {
+    authorize(&state, &req, false)?;
+    let session_id = path.into_inner();
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|_| SimError::InvalidParameters("body is not JSON".to_owned()))?;
+    let Some(profile) = str_field(&body, "profile_type").map(str::to_owned) else {
+        return Err(SimError::InvalidParameters("`profile_type` is missing".to_owned()));
+    };
+    let running = state.inner.lock().sessions.get(&session_id).map(|s| !s.completed && !s.stop_requested);
+    let answer = match running {
+        None => return Err(SimError::InvalidParameters(format!("unknown session {session_id}"))),
+        Some(false) => "NOT_POSSIBLE",
+        Some(true) if !["CHEAP", "FAST", "GREEN", "REGULAR"].contains(&profile.as_str()) => {
+            "PROFILE_TYPE_NOT_SUPPORTED"
+        }
+        Some(true) => "ACCEPTED",
+    };
+    record(&state, "CHARGING_PREFERENCES", &body, answer);
+    Ok(HttpResponse::Ok().json(Envelope::ok(answer)))
+}
+
 fn record(state: &SimState, command: &str, body: &Value, response: &str) {
     state.inner.lock().commands.push(ReceivedCommand {
         command: command.to_owned(),
@@ -752,6 +781,11 @@ fn patch_json(state: &SimState, session: &ChargingSession, done: bool) -> Value 
     serde_json::to_value(patch).unwrap_or(Value::Null)
 }
 
+/// A CDR id within OCPI's 39 characters (`CDR-` and the session's UUID without dashes).
+fn cdr_id(session_id: &str) -> String {
+    format!("CDR-{}", session_id.replace('-', ""))
+}
+
 fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
     let (energy_cost, fixed, vat) = costs(session);
     let total = energy_cost + fixed;
@@ -767,7 +801,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             serde_json::to_value(Cdr221 {
                 country_code: state.party.0.clone(),
                 party_id: state.party.1.clone(),
-                id: format!("CDR-{}", session.id),
+                id: cdr_id(&session.id),
                 start_date_time: format_datetime(session.start),
                 end_date_time: end,
                 session_id: session.id.clone(),
@@ -801,7 +835,7 @@ fn cdr_json(state: &SimState, session: &ChargingSession) -> Value {
             })
         }
         SimVersion::V2_1_1 => serde_json::to_value(Cdr211 {
-            id: format!("CDR-{}", session.id),
+            id: cdr_id(&session.id),
             start_date_time: format_datetime(session.start),
             stop_date_time: end,
             auth_id: cdr_token(&session.token).contract_id,

@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, version: &str) {
                     .route("/locations/{location_id}/{evse_uid}/{connector_id}", web::get().to(locations::connector))
                     .route("/tariffs", web::get().to(locations::list_tariffs))
                     .route("/sessions", web::get().to(locations::list_sessions))
+                    .route("/sessions/{session_id}/charging_preferences", web::put().to(charging::charging_preferences))
                     .route("/cdrs", web::get().to(locations::list_cdrs))
                     .service(
                         web::resource("/tokens/{country_code}/{party_id}/{uid}")

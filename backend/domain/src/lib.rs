@@ -4,6 +4,7 @@
 //! Pure data and pure logic; this crate does no I/O.
 
 pub mod cdr;
+pub mod charging;
 pub mod emaid;
 mod enums;
 pub mod error;
@@ -21,6 +22,10 @@ pub mod tariff;
 pub mod token;
 
 pub use cdr::{Cdr, CdrDimension, CdrDimensionType, ChargingPeriod, SignedData, SignedValue};
+pub use charging::{
+    CdrReport, ChargingEvent, ChargingPhase, ChargingState, CommandResponseType, CommandResultType, FailureReason,
+    SessionReport, TransitionError,
+};
 pub use emaid::Emaid;
 pub use error::ValidationError;
 pub use geo::GeoPoint;

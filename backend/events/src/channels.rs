@@ -22,3 +22,19 @@ impl Channel for ChargerStatus {
     const NAME: &'static str = "charger.status";
     type Event = ChargerStatusEvent;
 }
+
+/// A driver's charging session changed; topic id: the session's id. Published by the change-feed
+/// follower for every `charging.updated` change. Subscribers re-read the session (which also
+/// checks that it is theirs), so a lag loses nothing.
+pub struct ChargingSession;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargingSessionChanged {
+    pub id: String,
+    pub user_id: String,
+}
+
+impl Channel for ChargingSession {
+    const NAME: &'static str = "charging.session";
+    type Event = ChargingSessionChanged;
+}

@@ -5,4 +5,4 @@ mod bus;
 mod channels;
 
 pub use bus::{Channel, EventBus, Received, Subscription};
-pub use channels::{ChargerStatus, ChargerStatusEvent};
+pub use channels::{ChargerStatus, ChargerStatusEvent, ChargingSession, ChargingSessionChanged};

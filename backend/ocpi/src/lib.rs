@@ -6,6 +6,7 @@
 //! only so that our own OCPI endpoints and the CPO simulator can write them; they stop at the HTTP
 //! layer. OCPI 2.2 and 2.3.0 objects are read with the 2.2.1 types (their additions are ignored).
 
+pub mod commands;
 pub mod envelope;
 pub mod feed;
 mod lenient;

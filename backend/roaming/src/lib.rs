@@ -2,6 +2,7 @@
 //! how we reach them (the client, registration, pulls). Wire types come from `emsp-ocpi`; what
 //! leaves this crate is domain objects and store records.
 
+pub mod charging;
 mod client;
 mod config;
 pub mod credentials;
@@ -9,6 +10,7 @@ mod error;
 pub mod hubclientinfo;
 pub mod pull;
 pub mod receivers;
+pub mod sessions;
 mod transport;
 pub mod versions;
 

@@ -27,7 +27,7 @@ pub type EvsePath = (String, String, String, String, String);
 /// Path of a connector.
 pub type ConnectorPath = (String, String, String, String, String, String);
 
-fn version(value: &str) -> Result<OcpiVersion, OcpiError> {
+pub(crate) fn version(value: &str) -> Result<OcpiVersion, OcpiError> {
     match OcpiVersion::parse(value) {
         Ok(version @ (OcpiVersion::V2_1_1 | OcpiVersion::V2_2_1)) => Ok(version),
         _ => Err(OcpiError::new(
@@ -38,14 +38,14 @@ fn version(value: &str) -> Result<OcpiVersion, OcpiError> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, OcpiError> {
     web::block(work).await.map_err(|e| OcpiError::internal(&e))?.map_err(OcpiError::from)
 }
 
 /// Checks that the sending partner may write objects of `country_code`/`party_id`.
-fn owner(req: &OcpiRequest, country_code: &str, party_id: &str) -> Result<PartyId, OcpiError> {
+pub(crate) fn owner(req: &OcpiRequest, country_code: &str, party_id: &str) -> Result<PartyId, OcpiError> {
     req.require_registered()?;
     let party = PartyId::parse(&format!("{country_code}{party_id}"))
         .map_err(|e| OcpiError::invalid(format!("party in the URL: {e}")))?;

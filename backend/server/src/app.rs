@@ -54,6 +54,8 @@ pub struct RunningServer {
     /// The bus subscriptions listen on.
     pub events: EventBus,
     pub roaming: web::Data<emsp_roaming::Roaming>,
+    /// The driver API as served (tests run subscriptions on it in-process).
+    pub schema: web::Data<emsp_graphql::EmspSchema>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -163,10 +165,15 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             tariffs: live.tariffs.clone(),
             events: live.events.clone(),
             anonymous_search: config.api.anonymous_search,
+            charging: Some(emsp_graphql::ChargingApi {
+                roaming: roaming.clone().into_inner(),
+                updates: Arc::new(emsp_graphql::BusUpdates(live.events.clone())),
+            }),
             default_currency: config.api.default_currency.clone(),
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
+    let schema_handle = schema.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let sockets = web::Data::new(crate::ws::Sockets::new(&config.api));
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
@@ -209,6 +216,8 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         let interval = Duration::from_secs(config.ocpi.pull_interval_s);
         tokio::spawn(async move { emsp_roaming::pull::schedule(&pulls, interval, stop).await });
     }
+    let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
+    tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
     let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
     tokio::spawn(async move {
         let (load_store, load_index, load_live) = (loader_store.clone(), loader_index.clone(), loader_live.clone());
@@ -231,7 +240,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         }
     });
     let events = live.events.clone();
-    Ok(RunningServer { addr, public_url, store, index, events, roaming, handle, task, shutdown })
+    Ok(RunningServer { addr, public_url, store, index, events, roaming, schema: schema_handle, handle, task, shutdown })
 }
 
 /// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their

@@ -60,12 +60,7 @@ pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
 }
 
 /// Applies every change after `after_seq`; returns the new position.
-pub fn apply_pending(
-    store: &Store,
-    index: &SearchIndex,
-    mut after_seq: i64,
-    observer: &LiveFeed,
-) -> StoreResult<i64> {
+pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64, observer: &LiveFeed) -> StoreResult<i64> {
     loop {
         let changes = store.changes_since(after_seq, FEED_BATCH)?;
         let Some(last) = changes.last() else { return Ok(after_seq) };
@@ -121,7 +116,7 @@ fn apply(store: &Store, index: &SearchIndex, change: &Change) -> StoreResult<()>
             }
         }
         // The index holds tariff references, not tariffs; pricing reads tariffs on its own.
-        ChangeKind::TariffUpserted | ChangeKind::TariffRemoved => return Ok(()),
+        ChangeKind::TariffUpserted | ChangeKind::TariffRemoved | ChangeKind::ChargingUpdated => return Ok(()),
     };
     if let Err(error) = result {
         // A location the index rejects (impossible coordinates) or a status for an EVSE it does not

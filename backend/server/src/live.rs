@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use emsp_events::EventBus;
+use emsp_events::{ChargingSession, ChargingSessionChanged, EventBus};
 use emsp_graphql::{TariffBook, publish_charger_status};
 use emsp_search_index::SearchIndex;
 use emsp_store::{Change, ChangeKind, Store, StoreResult};
@@ -48,6 +48,11 @@ impl LiveFeed {
                 ChangeKind::TariffRemoved => self.tariffs.remove(&change.entity_key),
                 ChangeKind::EvseStatus | ChangeKind::LocationUpserted | ChangeKind::LocationRemoved => {
                     chargers.push(&change.entity_key);
+                }
+                ChangeKind::ChargingUpdated => {
+                    let user_id = change.payload["user_id"].as_str().unwrap_or_default().to_owned();
+                    let event = ChargingSessionChanged { id: change.entity_key.clone(), user_id };
+                    self.events.publish::<ChargingSession>(&change.entity_key, event);
                 }
             }
         }

@@ -16,11 +16,14 @@
 //! | `GET/PUT/PATCH /ocpi/{version}/locations/{cc}/{pid}/{location_id}[/{evse_uid}[/{connector_id}]]` | OCPI: locations pushed by CPOs |
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
+//! | `POST /ocpi/{version}/commands/{command}/{id}` | OCPI: the result of a command we sent |
+//! | `GET/PUT/PATCH /ocpi/{version}/sessions/{cc}/{pid}/{session_id}` | OCPI: sessions pushed by CPOs |
+//! | `POST /ocpi/{version}/cdrs`, `GET /ocpi/{version}/cdrs/{cc}/{pid}/{cdr_id}` | OCPI: CDRs (the GET is the POST's `Location`) |
 //!
 //! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
 
 use actix_web::web;
-use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
+use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, versions};
 
 use crate::{api, health, invoice_downloads, ws};
 
@@ -72,6 +75,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::get().to(hubclientinfo::get))
                         .route(web::put().to(hubclientinfo::put)),
                 )
+                .route("/{version}/commands/{command}/{id}", web::post().to(sessions::post_command_result))
+                .service(
+                    web::resource("/{version}/sessions/{cc}/{pid}/{session_id}")
+                        .route(web::get().to(sessions::get_session))
+                        .route(web::put().to(sessions::put_session))
+                        .route(web::patch().to(sessions::patch_session)),
+                )
+                .route("/{version}/cdrs", web::post().to(sessions::post_cdr))
+                .route("/{version}/cdrs/{cc}/{pid}/{cdr_id}", web::get().to(sessions::get_cdr))
                 .service(
                     web::resource("/{version}/tariffs/{cc}/{pid}/{tariff_id}")
                         .route(web::get().to(receivers::get_tariff))

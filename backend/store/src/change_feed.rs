@@ -25,6 +25,8 @@ pub enum ChangeKind {
     EvseStatus,
     TariffUpserted,
     TariffRemoved,
+    /// A driver's charging session changed (entity: its id; payload: `user_id`).
+    ChargingUpdated,
 }
 
 impl ChangeKind {
@@ -35,6 +37,7 @@ impl ChangeKind {
             ChangeKind::EvseStatus => "evse.status",
             ChangeKind::TariffUpserted => "tariff.upserted",
             ChangeKind::TariffRemoved => "tariff.removed",
+            ChangeKind::ChargingUpdated => "charging.updated",
         }
     }
 
@@ -45,6 +48,7 @@ impl ChangeKind {
             ChangeKind::EvseStatus,
             ChangeKind::TariffUpserted,
             ChangeKind::TariffRemoved,
+            ChangeKind::ChargingUpdated,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)

@@ -251,6 +251,7 @@ pub struct Store {
     url: DatabaseUrl,
     pub(crate) cipher: Option<TokenCipher>,
     changes: Arc<tokio::sync::Notify>,
+    pub(crate) charging_updates: tokio::sync::broadcast::Sender<crate::charging::ChargingUpdate>,
 }
 
 /// Pool figures for metrics.
@@ -285,6 +286,7 @@ impl Store {
             url: options.url,
             cipher: options.cipher,
             changes: Arc::new(tokio::sync::Notify::new()),
+            charging_updates: tokio::sync::broadcast::channel(1024).0,
         })
     }
 

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod change_feed;
+mod charging;
 mod crypto;
 mod database;
 mod documents;
@@ -17,6 +18,10 @@ mod tokens;
 
 pub use accounts::{NewSigningKey, NewUser, RefreshRotation, Role, SigningKeyRecord, UserRecord};
 pub use change_feed::{Change, ChangeKind};
+pub use charging::{
+    Applied, CdrRecord, ChargingRecord, ChargingUpdate, CommandRecord, NewCdr, NewCharging, NewCommand, PriceCheck,
+    SessionRecord, object_key,
+};
 pub use crypto::{TokenCipher, generate_token, hash_token};
 pub use database::{Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolStats, Store, StoreOptions};
 pub use diesel::result::Error as DieselError;

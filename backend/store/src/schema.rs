@@ -317,3 +317,85 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     invoice_lines,
 );
+
+diesel::table! {
+    charging_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        partner_id -> Text,
+        location_key -> Text,
+        evse_uid -> Text,
+        connector_id -> Nullable<Text>,
+        token_uid -> Text,
+        contract_id -> Text,
+        authorization_reference -> Text,
+        phase -> Text,
+        failure -> Nullable<Text>,
+        session_key -> Nullable<Text>,
+        cdr_key -> Nullable<Text>,
+        state -> Text,
+        preferences -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    charge_commands (id) {
+        id -> Text,
+        partner_id -> Text,
+        user_id -> Nullable<Text>,
+        charging_id -> Nullable<Text>,
+        command -> Text,
+        reservation_id -> Nullable<Text>,
+        request -> Text,
+        response -> Nullable<Text>,
+        result -> Nullable<Text>,
+        timed_out_at -> Nullable<Timestamp>,
+        deadline -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cpo_sessions (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        session_id -> Text,
+        partner_id -> Text,
+        charging_id -> Nullable<Text>,
+        authorization_reference -> Nullable<Text>,
+        token_uid -> Text,
+        status -> Text,
+        last_updated -> Timestamp,
+        document -> Text,
+        version -> Text,
+        stored_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cdrs (key) {
+        key -> Text,
+        country_code -> Text,
+        party_id -> Text,
+        cdr_id -> Text,
+        partner_id -> Text,
+        session_key -> Nullable<Text>,
+        charging_id -> Nullable<Text>,
+        token_uid -> Text,
+        currency -> Text,
+        total_cost_excl -> Text,
+        total_cost_incl -> Nullable<Text>,
+        our_cost_excl -> Nullable<Text>,
+        our_cost_incl -> Nullable<Text>,
+        price_check -> Text,
+        price_note -> Nullable<Text>,
+        document -> Text,
+        raw -> Text,
+        version -> Text,
+        received_at -> Timestamp,
+    }
+}

@@ -7,6 +7,7 @@
 
 mod cases;
 mod invoice_cases;
+mod charging_cases;
 mod token_cases;
 
 macro_rules! store_test_suite {
@@ -58,6 +59,12 @@ store_test_suite!(
     issued_invoices_never_change,
     invoice_numbers_have_no_gaps_when_runs_race,
     a_fleet_manager_sees_only_issued_documents_of_their_fleets,
+    a_driver_session_moves_through_its_states_and_is_announced,
+    driver_sessions_page_newest_first_per_user,
+    sessions_match_by_reference_then_token,
+    commands_record_results_once_and_time_out_once,
+    cpo_sessions_keep_the_newest_and_their_link,
+    cdrs_are_stored_once_with_their_raw_body_and_price_check,
     tokens_round_trip_and_a_uid_is_unique_per_party_in_any_case,
     the_app_token_is_issued_once_with_an_emaid,
     concurrent_first_requests_issue_one_app_token,

@@ -1,0 +1,623 @@
+//! Charging from the app, on the OCPI side: the commands we send (START_SESSION, STOP_SESSION,
+//! RESERVE_NOW, CANCEL_RESERVATION, UNLOCK_CONNECTOR), their results posted back to us, our own
+//! time limit when no result comes, and the driver's charging preferences.
+//!
+//! Every command is recorded before it is sent, under a fresh id that is the last segment of its
+//! `response_url` (`{public}/ocpi/{version}/commands/{COMMAND}/{id}`); a result is accepted only from
+//! the partner the command went to. The driver's session follows from each answer through the
+//! domain state machine ([`emsp_domain::ChargingState`]), applied in the store.
+//!
+//! Ownership (a driver sees and steers only their own sessions) is checked here, so every caller
+//! gets it: a session of someone else is "not found", exactly like one that does not exist.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use emsp_domain::{ChargingEvent, ChargingPhase, CommandResponseType, CommandResultType, Token, TransitionError};
+use emsp_ocpi::OcpiVersion;
+use emsp_ocpi::commands::{ChargingPreferences, CommandRequest, CommandResponse, CommandResult, CommandType};
+use emsp_store::{ChargingRecord, CommandRecord, NewCharging, NewCommand, Partner, PartnerStatus, Store, StoreError};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::client::{Target, TokenEncoding};
+use crate::error::{OcpiError, RoamingError};
+use crate::transport::Roaming;
+
+/// How long we wait for a command's result when the CPO names no time (2.1.1 never does).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bounds on the time a CPO may ask us to wait.
+const COMMAND_TIMEOUT_RANGE: (u64, u64) = (1, 600);
+/// How often the time limits of pending commands are checked.
+const TIMEOUT_SWEEP: Duration = Duration::from_secs(1);
+
+/// Why a driver's request could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ChargingError {
+    /// The charger, session or reservation does not exist, or is not the driver's.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request does not fit (bad input, a session not yet known to the CPO).
+    #[error("{0}")]
+    Invalid(String),
+    /// The charger's operator cannot be steered from the app (no roaming connection, no commands).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The session is not in a state that allows this.
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ChargingError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ChargingError::Internal(e.to_string()))?.map_err(Into::into)
+}
+
+/// A partner we can send commands to.
+struct CommandTarget {
+    partner: Partner,
+    token: String,
+    version: OcpiVersion,
+    encoding: TokenEncoding,
+}
+
+impl CommandTarget {
+    fn target(&self) -> Target<'_> {
+        Target { token: &self.token, encoding: self.encoding, to: None }
+    }
+
+    /// The partner's endpoint of `module` in the role the CPO plays there (`RECEIVER` for
+    /// commands, `SENDER` for sessions); 2.1.1 endpoints have no role.
+    fn endpoint(&self, module: &str, role: &str) -> Option<&str> {
+        self.partner
+            .endpoints
+            .iter()
+            .find(|e| {
+                e.identifier.eq_ignore_ascii_case(module)
+                    && e.role.as_deref().is_none_or(|r| r.eq_ignore_ascii_case(role))
+            })
+            .map(|e| e.url.as_str())
+    }
+}
+
+async fn command_target(roaming: &Roaming, partner_id: &str) -> Result<CommandTarget, ChargingError> {
+    let store = roaming.store.clone();
+    let id = partner_id.to_owned();
+    let (partner, token) = blocking(move || Ok((store.get_partner(&id)?, store.outgoing_token(&id)?))).await?;
+    let unsupported = || ChargingError::Unsupported("this charger's operator cannot be reached from the app".into());
+    let partner = partner.ok_or_else(unsupported)?;
+    let token = token.ok_or_else(unsupported)?;
+    if partner.status != PartnerStatus::Registered {
+        return Err(unsupported());
+    }
+    let version = partner.version.as_deref().and_then(|v| OcpiVersion::parse(v).ok()).ok_or_else(unsupported)?;
+    let encoding = TokenEncoding::choose(partner.token_encoding.as_deref(), Some(version));
+    Ok(CommandTarget { partner, token, version, encoding })
+}
+
+/// The token a driver charges with from the app: their APP_USER token, issued on first use. A
+/// blocked or invalid token cannot start anything.
+async fn driver_token(roaming: &Roaming, user_id: &str) -> Result<Token, ChargingError> {
+    let store = roaming.store.clone();
+    let (user, party, name) = (user_id.to_owned(), roaming.config.party.clone(), roaming.config.business_name.clone());
+    let record = blocking(move || store.ensure_app_token(&user, &party, &name)).await?;
+    let token = record.token;
+    if !token.valid || token.blocked_reason.is_some() {
+        return Err(ChargingError::Invalid("your app token is blocked; contact support".into()));
+    }
+    if token.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ChargingError::Invalid("your app token has expired; contact support".into()));
+    }
+    Ok(token)
+}
+
+/// What sending a command gave: its id and the CPO's synchronous answer (or why there was none).
+struct Sent {
+    id: String,
+    response: Result<CommandResponse, RoamingError>,
+}
+
+/// Records and sends a command; the synchronous answer is recorded too. A command that gets no
+/// ACCEPTED will get no result either, so it is closed with its answer as result.
+async fn send_command(
+    roaming: &Roaming,
+    target: &CommandTarget,
+    request: &CommandRequest,
+    user_id: Option<&str>,
+    charging_id: Option<&str>,
+    reservation_id: Option<&str>,
+) -> Result<Sent, ChargingError> {
+    let command = request.command();
+    if !command.exists_in(target.version) {
+        return Err(ChargingError::Unsupported(format!(
+            "{} does not exist in OCPI {}",
+            command.as_str(),
+            target.version.as_str()
+        )));
+    }
+    let endpoint = target
+        .endpoint("commands", "RECEIVER")
+        .ok_or_else(|| ChargingError::Unsupported("this charger's operator takes no commands from the app".into()))?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let response_url =
+        format!("{}/commands/{}/{id}", roaming.config.version_url(target.version.as_str()), command.as_str());
+    let body = request.to_wire(target.version, &response_url);
+    let deadline = Utc::now() + DEFAULT_COMMAND_TIMEOUT;
+    let store = roaming.store.clone();
+    let new = (
+        id.clone(),
+        target.partner.id.clone(),
+        user_id.map(str::to_owned),
+        charging_id.map(str::to_owned),
+        reservation_id.map(str::to_owned),
+        body.to_string(),
+    );
+    blocking(move || {
+        store.create_command(&NewCommand {
+            id: &new.0,
+            partner_id: &new.1,
+            user_id: new.2.as_deref(),
+            charging_id: new.3.as_deref(),
+            command: command.as_str(),
+            reservation_id: new.4.as_deref(),
+            request: &new.5,
+            deadline,
+        })
+    })
+    .await?;
+    let url = format!("{}/{}", endpoint.trim_end_matches('/'), command.as_str());
+    let answer =
+        roaming.client.send::<Value, CommandResponse>(Method::POST, &url, &target.target(), &body).await.and_then(
+            |data| {
+                data.ok_or_else(|| RoamingError::Malformed { url: url.clone(), reason: "no CommandResponse".into() })
+            },
+        );
+    let (response_text, deadline, closed) = match &answer {
+        Ok(response) => {
+            let seconds = response.timeout.map(u64::from).unwrap_or(DEFAULT_COMMAND_TIMEOUT.as_secs());
+            let seconds = seconds.clamp(COMMAND_TIMEOUT_RANGE.0, COMMAND_TIMEOUT_RANGE.1);
+            let accepted = response.response_type() == CommandResponseType::Accepted;
+            let deadline = Utc::now() + Duration::from_secs(seconds);
+            (response.response_type().as_str().to_owned(), deadline, !accepted)
+        }
+        Err(error) => {
+            tracing::warn!(%error, partner = %target.partner.id, command = command.as_str(), "command not delivered");
+            ("NOT_DELIVERED".to_owned(), Utc::now(), true)
+        }
+    };
+    let store = roaming.store.clone();
+    let command_id = id.clone();
+    blocking(move || {
+        store.set_command_response(&command_id, &response_text, deadline)?;
+        if closed {
+            store.set_command_result(&command_id, &response_text)?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(partner = %target.partner.id, command = command.as_str(), id = %id, ok = answer.is_ok(), "command sent");
+    Ok(Sent { id, response: answer })
+}
+
+/// The event a START_SESSION's synchronous outcome means for the driver's session.
+fn start_event(response: &Result<CommandResponse, RoamingError>) -> ChargingEvent {
+    match response {
+        Ok(response) => ChargingEvent::StartResponse(response.response_type()),
+        // The CPO answered, with an OCPI error (unknown location, bad token...): a refusal.
+        Err(RoamingError::Ocpi { .. }) => ChargingEvent::StartResponse(CommandResponseType::Rejected),
+        Err(_) => ChargingEvent::CpoUnreachable,
+    }
+}
+
+async fn apply(roaming: &Roaming, id: &str, event: ChargingEvent) -> Result<ChargingRecord, ChargingError> {
+    let store = roaming.store.clone();
+    let id = id.to_owned();
+    let applied = blocking(move || store.apply_charging_event(&id, &event)).await?;
+    let applied = applied.ok_or(ChargingError::NotFound("charging session"))?;
+    if let Some(refused) = applied.refused {
+        return Err(ChargingError::Refused(refused));
+    }
+    Ok(applied.record)
+}
+
+/// A driver's own session, or NotFound.
+pub async fn own_charging(store: &Store, user_id: &str, id: &str) -> Result<ChargingRecord, ChargingError> {
+    let store = store.clone();
+    let key = id.to_owned();
+    let record = blocking(move || store.get_charging(&key)).await?;
+    record.filter(|r| r.user_id == user_id).ok_or(ChargingError::NotFound("charging session"))
+}
+
+/// Starts charging at a charger (`CC*PID*LOCATION` key), an EVSE and optionally a connector: the
+/// session is recorded as REQUESTED, the START_SESSION sent with the driver's token and a fresh
+/// `authorization_reference`, and the CPO's answer applied. A CPO that cannot be reached gives a
+/// FAILED session (CPO_UNREACHABLE), not an error.
+pub async fn start_charging(
+    roaming: &Roaming,
+    user_id: &str,
+    location_key: &str,
+    evse_uid: &str,
+    connector_id: Option<&str>,
+) -> Result<ChargingRecord, ChargingError> {
+    let store = roaming.store.clone();
+    let key = location_key.to_ascii_uppercase();
+    let lookup = key.clone();
+    let (location, partner_id) =
+        blocking(move || Ok((store.get_location(&lookup)?, store.location_partner(&lookup)?))).await?;
+    let location = location.ok_or(ChargingError::NotFound("charger"))?;
+    let evse = location
+        .evses
+        .iter()
+        .find(|e| e.uid.as_str().eq_ignore_ascii_case(evse_uid))
+        .ok_or(ChargingError::NotFound("EVSE"))?;
+    let connector = match connector_id {
+        Some(id) => Some(
+            evse.connectors
+                .iter()
+                .find(|c| c.id.as_str().eq_ignore_ascii_case(id))
+                .ok_or(ChargingError::NotFound("connector"))?,
+        ),
+        None => None,
+    };
+    let partner_id = partner_id
+        .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
+    let target = command_target(roaming, &partner_id).await?;
+    let token = driver_token(roaming, user_id).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let reference = uuid::Uuid::new_v4().simple().to_string();
+    let store = roaming.store.clone();
+    let new = (
+        id.clone(),
+        user_id.to_owned(),
+        partner_id.clone(),
+        key,
+        evse.uid.to_string(),
+        connector.map(|c| c.id.to_string()),
+        token.uid.to_string(),
+        token.contract_id.clone(),
+        reference.clone(),
+    );
+    blocking(move || {
+        store.create_charging(&NewCharging {
+            id: &new.0,
+            user_id: &new.1,
+            partner_id: &new.2,
+            location_key: &new.3,
+            evse_uid: &new.4,
+            connector_id: new.5.as_deref(),
+            token_uid: &new.6,
+            contract_id: &new.7,
+            authorization_reference: &new.8,
+        })
+    })
+    .await?;
+    let request = CommandRequest::StartSession {
+        token,
+        location_id: location.id.to_string(),
+        evse_uid: Some(evse.uid.to_string()),
+        connector_id: connector.map(|c| c.id.to_string()),
+        authorization_reference: Some(reference),
+    };
+    let sent = send_command(roaming, &target, &request, Some(user_id), Some(&id), None).await?;
+    apply(roaming, &id, start_event(&sent.response)).await
+}
+
+/// Stops a driver's running session: STOP_SESSION with the CPO's session id.
+pub async fn stop_charging(roaming: &Roaming, user_id: &str, id: &str) -> Result<ChargingRecord, ChargingError> {
+    let record = own_charging(&roaming.store, user_id, id).await?;
+    let phase = record.state.phase;
+    if !matches!(phase, ChargingPhase::Accepted | ChargingPhase::Charging) {
+        return Err(ChargingError::Refused(TransitionError { action: "stop", phase }));
+    }
+    let session_key = record.state.session_key.clone().ok_or_else(|| {
+        ChargingError::Invalid("the operator has not reported the session yet; try again in a moment".into())
+    })?;
+    let store = roaming.store.clone();
+    let session = blocking(move || store.get_cpo_session(&session_key)).await?;
+    let session = session.ok_or_else(|| ChargingError::Internal("linked CPO session is missing".into()))?;
+    let target = command_target(roaming, &record.partner_id).await?;
+    apply(roaming, id, ChargingEvent::StopRequested).await?;
+    let request = CommandRequest::StopSession { session_id: session.session.id.to_string() };
+    let sent = send_command(roaming, &target, &request, Some(user_id), Some(id), None).await;
+    let event = match &sent {
+        Ok(Sent { response: Ok(response), .. }) => ChargingEvent::StopResponse(response.response_type()),
+        _ => ChargingEvent::StopResponse(CommandResponseType::Rejected),
+    };
+    let record = apply(roaming, id, event).await?;
+    sent?;
+    Ok(record)
+}
+
+/// The partner and location of a charger, for commands that do not start a session.
+async fn charger(
+    roaming: &Roaming,
+    location_key: &str,
+    evse_uid: Option<&str>,
+) -> Result<(CommandTarget, String, Option<String>), ChargingError> {
+    let store = roaming.store.clone();
+    let key = location_key.to_ascii_uppercase();
+    let (location, partner_id) =
+        blocking(move || Ok((store.get_location(&key)?, store.location_partner(&key)?))).await?;
+    let location = location.ok_or(ChargingError::NotFound("charger"))?;
+    let evse = match evse_uid {
+        Some(uid) => Some(
+            location
+                .evses
+                .iter()
+                .find(|e| e.uid.as_str().eq_ignore_ascii_case(uid))
+                .map(|e| e.uid.to_string())
+                .ok_or(ChargingError::NotFound("EVSE"))?,
+        ),
+        None => None,
+    };
+    let partner_id = partner_id
+        .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
+    Ok((command_target(roaming, &partner_id).await?, location.id.to_string(), evse))
+}
+
+async fn command_record(roaming: &Roaming, id: String) -> Result<CommandRecord, ChargingError> {
+    let store = roaming.store.clone();
+    blocking(move || store.get_command(&id)).await?.ok_or_else(|| ChargingError::Internal("command vanished".into()))
+}
+
+/// A driver's own command, or NotFound.
+pub async fn own_command(store: &Store, user_id: &str, id: &str) -> Result<CommandRecord, ChargingError> {
+    let store = store.clone();
+    let key = id.to_owned();
+    let record = blocking(move || store.get_command(&key)).await?;
+    record.filter(|r| r.user_id.as_deref() == Some(user_id)).ok_or(ChargingError::NotFound("command"))
+}
+
+/// RESERVE_NOW for the driver until `expiry`. The reservation id is new digits (2.1.1 wants an
+/// integer). Returns the command as recorded (its result arrives later).
+pub async fn reserve(
+    roaming: &Roaming,
+    user_id: &str,
+    location_key: &str,
+    evse_uid: Option<&str>,
+    expiry: DateTime<Utc>,
+) -> Result<CommandRecord, ChargingError> {
+    if expiry <= Utc::now() {
+        return Err(ChargingError::Invalid("the reservation must end in the future".into()));
+    }
+    let (target, location_id, evse_uid) = charger(roaming, location_key, evse_uid).await?;
+    let token = driver_token(roaming, user_id).await?;
+    let reservation_id = (u64::from(rand::random::<u32>()) + 1).to_string();
+    let request = CommandRequest::ReserveNow {
+        token,
+        expiry_date: expiry,
+        reservation_id: reservation_id.clone(),
+        location_id,
+        evse_uid,
+        authorization_reference: None,
+    };
+    let sent = send_command(roaming, &target, &request, Some(user_id), None, Some(&reservation_id)).await?;
+    command_record(roaming, sent.id).await
+}
+
+/// CANCEL_RESERVATION of one of the driver's reservations.
+pub async fn cancel_reservation(
+    roaming: &Roaming,
+    user_id: &str,
+    reservation_id: &str,
+) -> Result<CommandRecord, ChargingError> {
+    let store = roaming.store.clone();
+    let (user, reservation) = (user_id.to_owned(), reservation_id.to_owned());
+    let reserved = blocking(move || store.reservation_command(&user, &reservation)).await?;
+    let reserved = reserved.ok_or(ChargingError::NotFound("reservation"))?;
+    let target = command_target(roaming, &reserved.partner_id).await?;
+    let request = CommandRequest::CancelReservation { reservation_id: reservation_id.to_owned() };
+    let sent = send_command(roaming, &target, &request, Some(user_id), None, Some(reservation_id)).await?;
+    command_record(roaming, sent.id).await
+}
+
+/// UNLOCK_CONNECTOR at a charger.
+pub async fn unlock_connector(
+    roaming: &Roaming,
+    user_id: &str,
+    location_key: &str,
+    evse_uid: &str,
+    connector_id: &str,
+) -> Result<CommandRecord, ChargingError> {
+    let (target, location_id, evse_uid) = charger(roaming, location_key, Some(evse_uid)).await?;
+    let request = CommandRequest::UnlockConnector {
+        location_id,
+        evse_uid: evse_uid.unwrap_or_default(),
+        connector_id: connector_id.to_owned(),
+    };
+    let sent = send_command(roaming, &target, &request, Some(user_id), None, None).await?;
+    command_record(roaming, sent.id).await
+}
+
+/// Forwards the driver's preferences to the CPO (`PUT {sessions}/{session_id}/charging_preferences`,
+/// OCPI 2.2.1 only) and keeps them; returns the CPO's `ChargingPreferencesResponse`.
+pub async fn set_charging_preferences(
+    roaming: &Roaming,
+    user_id: &str,
+    id: &str,
+    preferences: ChargingPreferences,
+) -> Result<String, ChargingError> {
+    let record = own_charging(&roaming.store, user_id, id).await?;
+    if !matches!(record.state.phase, ChargingPhase::Charging | ChargingPhase::Accepted) {
+        return Err(ChargingError::Refused(TransitionError {
+            action: "set preferences of",
+            phase: record.state.phase,
+        }));
+    }
+    if !["CHEAP", "FAST", "GREEN", "REGULAR"].contains(&preferences.profile_type.as_str()) {
+        return Err(ChargingError::Invalid("profile must be CHEAP, FAST, GREEN or REGULAR".into()));
+    }
+    if preferences.energy_need.is_some_and(|kwh| !(0.0..=1000.0).contains(&kwh)) {
+        return Err(ChargingError::Invalid("energy need must be between 0 and 1000 kWh".into()));
+    }
+    let session_key = record.state.session_key.clone().ok_or_else(|| {
+        ChargingError::Invalid("the operator has not reported the session yet; try again in a moment".into())
+    })?;
+    let target = command_target(roaming, &record.partner_id).await?;
+    if target.version.is_2_1_1() {
+        return Err(ChargingError::Unsupported("this operator does not take charging preferences".into()));
+    }
+    let endpoint = target
+        .endpoint("sessions", "SENDER")
+        .ok_or_else(|| ChargingError::Unsupported("this operator does not take charging preferences".into()))?;
+    let store = roaming.store.clone();
+    let session = blocking(move || store.get_cpo_session(&session_key)).await?;
+    let session = session.ok_or_else(|| ChargingError::Internal("linked CPO session is missing".into()))?;
+    let url = format!("{}/{}/charging_preferences", endpoint.trim_end_matches('/'), session.session.id);
+    let answer: Option<Value> =
+        roaming.client.send(Method::PUT, &url, &target.target(), &preferences).await.map_err(|error| {
+            tracing::warn!(%error, partner = %target.partner.id, "charging preferences not delivered");
+            ChargingError::Unsupported("the operator could not take the preferences right now".into())
+        })?;
+    let response = answer.as_ref().and_then(Value::as_str).unwrap_or("NOT_POSSIBLE").to_owned();
+    let json = serde_json::to_string(&preferences).map_err(|e| ChargingError::Internal(e.to_string()))?;
+    let store = roaming.store.clone();
+    let key = id.to_owned();
+    blocking(move || store.set_charging_preferences(&key, &json)).await?;
+    Ok(response)
+}
+
+/// `POST /ocpi/{version}/commands/{command}/{id}`: a command's result, from the partner it went to.
+pub async fn receive_result(
+    roaming: &Roaming,
+    partner_id: &str,
+    command: &str,
+    id: &str,
+    body: &Value,
+) -> Result<(), OcpiError> {
+    let unknown = || {
+        OcpiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            emsp_ocpi::StatusCode::CLIENT_ERROR,
+            format!("unknown command {command}/{id}"),
+        )
+    };
+    let kind = CommandType::parse(command).ok_or_else(unknown)?;
+    let result: CommandResult =
+        serde_json::from_value(body.clone()).map_err(|e| OcpiError::invalid(format!("not a CommandResult: {e}")))?;
+    let result_type =
+        result.result_type().ok_or_else(|| OcpiError::invalid(format!("unknown result {:?}", result.result)))?;
+    let store = roaming.store.clone();
+    let key = id.to_owned();
+    let record = crate::receivers::blocking(move || store.get_command(&key)).await?;
+    let record = record.filter(|r| r.partner_id == partner_id && r.command == kind.as_str()).ok_or_else(unknown)?;
+    let store = roaming.store.clone();
+    let key = id.to_owned();
+    let outcome = crate::receivers::blocking(move || store.set_command_result(&key, result_type.as_str())).await?;
+    let changed = outcome.is_some_and(|(_, changed)| changed);
+    tracing::info!(command = kind.as_str(), %id, result = result_type.as_str(), duplicate = !changed, "command result");
+    if let (true, Some(charging_id)) = (changed, record.charging_id) {
+        let event = match kind {
+            CommandType::StartSession => Some(ChargingEvent::StartResult(result_type)),
+            CommandType::StopSession => Some(ChargingEvent::StopResult(result_type)),
+            _ => None,
+        };
+        if let Some(event) = event {
+            let store = roaming.store.clone();
+            crate::receivers::blocking(move || store.apply_charging_event(&charging_id, &event)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One pass over commands whose time is up: each is marked once and its session told.
+pub async fn time_out_commands(roaming: &Roaming) -> Result<usize, ChargingError> {
+    let store = roaming.store.clone();
+    let expired = blocking(move || store.time_out_commands(Utc::now())).await?;
+    let count = expired.len();
+    for command in expired {
+        tracing::info!(command = %command.command, id = %command.id, partner = %command.partner_id, "command timed out");
+        let event = match command.command.as_str() {
+            "START_SESSION" => ChargingEvent::StartTimedOut,
+            "STOP_SESSION" => ChargingEvent::StopTimedOut,
+            _ => continue,
+        };
+        if let Some(charging_id) = command.charging_id {
+            let store = roaming.store.clone();
+            blocking(move || store.apply_charging_event(&charging_id, &event)).await?;
+        }
+    }
+    Ok(count)
+}
+
+/// Checks command time limits every second until `shutdown` turns true.
+pub async fn watch_command_timeouts(roaming: &Roaming, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TIMEOUT_SWEEP) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(error) = time_out_commands(roaming).await {
+            tracing::warn!(%error, "checking command time limits failed; retried in a second");
+        }
+    }
+}
+
+/// The result of a command as a driver sees it.
+pub fn command_status(record: &CommandRecord) -> &str {
+    match (&record.result, &record.response, record.timed_out_at) {
+        (Some(result), _, _) => result,
+        (None, _, Some(_)) => CommandResultType::Timeout.as_str(),
+        (None, Some(_), None) | (None, None, None) => "PENDING",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDateTime;
+
+    use super::*;
+
+    fn command(response: Option<&str>, result: Option<&str>, timed_out: bool) -> CommandRecord {
+        let at = NaiveDateTime::default();
+        CommandRecord {
+            id: "c".into(),
+            partner_id: "p".into(),
+            user_id: None,
+            charging_id: None,
+            command: "UNLOCK_CONNECTOR".into(),
+            reservation_id: None,
+            request: "{}".into(),
+            response: response.map(str::to_owned),
+            result: result.map(str::to_owned),
+            timed_out_at: timed_out.then_some(at),
+            deadline: at,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_command_is_pending_until_its_result_or_our_timeout() {
+        assert_eq!(command_status(&command(None, None, false)), "PENDING");
+        assert_eq!(command_status(&command(Some("ACCEPTED"), None, false)), "PENDING");
+        assert_eq!(command_status(&command(Some("ACCEPTED"), None, true)), "TIMEOUT");
+        assert_eq!(
+            command_status(&command(Some("ACCEPTED"), Some("ACCEPTED"), true)),
+            "ACCEPTED",
+            "a late result wins"
+        );
+        assert_eq!(command_status(&command(Some("REJECTED"), Some("REJECTED"), false)), "REJECTED");
+    }
+
+    #[test]
+    fn the_synchronous_answer_decides_the_start_event() {
+        let accepted = Ok(CommandResponse { result: "ACCEPTED".into(), timeout: Some(30) });
+        assert_eq!(start_event(&accepted), ChargingEvent::StartResponse(CommandResponseType::Accepted));
+        let refused = Err(RoamingError::Ocpi { url: String::new(), code: 2003, message: "unknown location".into() });
+        assert_eq!(start_event(&refused), ChargingEvent::StartResponse(CommandResponseType::Rejected));
+        let down = Err(RoamingError::Unreachable { url: String::new(), reason: "connection refused".into() });
+        assert_eq!(start_event(&down), ChargingEvent::CpoUnreachable);
+        let broken = Err(RoamingError::Http { url: String::new(), status: 502, body: String::new() });
+        assert_eq!(start_event(&broken), ChargingEvent::CpoUnreachable);
+    }
+}
