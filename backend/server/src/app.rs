@@ -50,6 +50,8 @@ pub struct RunningServer {
     pub store: Store,
     pub index: Arc<SearchIndex>,
     pub roaming: web::Data<emsp_roaming::Roaming>,
+    /// Card payments: the flows the charging flow calls (`start_hold`, `capture`, `cancel`).
+    pub payments: web::Data<crate::payments::PaymentsHandle>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -159,6 +161,8 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
+    let payments = web::Data::new(crate::payments::build(&config.payments, &store)?);
+    let payments_for_app = payments.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
@@ -171,6 +175,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             .app_data(schema.clone())
             .app_data(accounts_for_app.clone())
             .app_data(limiter.clone())
+            .app_data(payments_for_app.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))
@@ -199,6 +204,14 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         let interval = Duration::from_secs(config.ocpi.pull_interval_s);
         tokio::spawn(async move { emsp_roaming::pull::schedule(&pulls, interval, stop).await });
     }
+    if payments.enabled && config.payments.reconcile_interval_s > 0 {
+        let policy = emsp_payments::ReconcilePolicy {
+            unstarted_after: chrono::Duration::seconds(config.payments.unstarted_after_s as i64),
+            ..emsp_payments::ReconcilePolicy::default()
+        };
+        let interval = Duration::from_secs(config.payments.reconcile_interval_s);
+        tokio::spawn(crate::payments::schedule(payments.clone(), policy, interval, shutdown_rx.clone()));
+    }
     let (loader_store, loader_index) = (store.clone(), index.clone());
     tokio::spawn(async move {
         let (load_store, load_index) = (loader_store.clone(), loader_index.clone());
@@ -208,7 +221,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),
         }
     });
-    Ok(RunningServer { addr, public_url, store, index, roaming, handle, task, shutdown })
+    Ok(RunningServer { addr, public_url, store, index, roaming, payments, handle, task, shutdown })
 }
 
 /// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their

@@ -11,6 +11,7 @@ pub mod error;
 mod health;
 mod index_sync;
 pub mod metrics;
+pub mod payments;
 mod router;
 pub mod telemetry;
 

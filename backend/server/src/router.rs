@@ -14,19 +14,21 @@
 //! | `GET/PUT/PATCH /ocpi/{version}/locations/{cc}/{pid}/{location_id}[/{evse_uid}[/{connector_id}]]` | OCPI: locations pushed by CPOs |
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
+//! | `POST /webhooks/stripe` | Stripe events (signature verified, each applied once) |
 //!
-//! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
+//! Later issues add here: the other OCPI modules.
 
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
 
-use crate::{api, health};
+use crate::{api, health, payments};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
         .route("/ready", web::get().to(health::ready))
         .route("/metrics", web::get().to(health::metrics))
         .route("/.well-known/jwks.json", web::get().to(api::jwks))
+        .route("/webhooks/stripe", web::post().to(payments::stripe_webhook))
         .service(
             web::resource("/graphql")
                 .wrap(actix_web::middleware::from_fn(api::rate_limit))
