@@ -142,6 +142,8 @@ impl State {
 
 struct Shared {
     config: FakeStripeConfig,
+    /// Settable after start: the receiver's address is often known only later.
+    webhook_url: Mutex<Option<String>>,
     faults: Arc<Faults>,
     state: Mutex<State>,
     outbox: mpsc::UnboundedSender<Event>,
@@ -234,6 +236,7 @@ impl FakeStripe {
     pub async fn start(config: FakeStripeConfig) -> std::io::Result<FakeStripe> {
         let (outbox, inbox) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            webhook_url: Mutex::new(config.webhook_url.clone()),
             config,
             faults: Arc::new(Faults::default()),
             state: Mutex::new(State::default()),
@@ -259,6 +262,11 @@ impl FakeStripe {
     /// The base URL to configure as the Stripe API base (`http://127.0.0.1:PORT/`).
     pub fn base_url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// Where events go from now on.
+    pub fn set_webhook_url(&self, url: &str) {
+        *self.shared.webhook_url.lock() = Some(url.to_owned());
     }
 
     pub fn api_key(&self) -> &str {
@@ -398,7 +406,7 @@ async fn deliver(shared: Arc<Shared>, mut inbox: mpsc::UnboundedReceiver<Event>)
         }
     };
     while let Some(event) = inbox.recv().await {
-        let Some(url) = shared.config.webhook_url.clone() else { continue };
+        let Some(url) = shared.webhook_url.lock().clone() else { continue };
         let Ok(payload) = serde_json::to_vec(&event) else { continue };
         let copies = if shared.faults.duplicate_webhooks.load(Ordering::SeqCst) { 2 } else { 1 };
         for _ in 0..copies {

@@ -8,4 +8,5 @@ mod health;
 mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;
+mod payments;
 mod search_feed;

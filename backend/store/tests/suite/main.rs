@@ -51,6 +51,10 @@ store_test_suite!(
     refresh_tokens_are_hashed_and_rotate_once,
     a_refresh_token_is_spent_once_under_concurrent_use,
     signing_keys_are_sealed_and_retire,
+    payments_round_trip_and_are_found_by_intent,
+    a_payment_event_is_applied_once,
+    concurrent_deliveries_of_one_event_apply_it_once,
+    payments_in_phases_are_listed_oldest_first,
 );
 
 #[test]
