@@ -219,7 +219,9 @@ impl Params {
         self.0
             .iter()
             .filter_map(|(k, v)| {
-                k.strip_prefix("metadata[").and_then(|rest| rest.strip_suffix(']')).map(|key| (key.to_owned(), v.clone()))
+                k.strip_prefix("metadata[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .map(|key| (key.to_owned(), v.clone()))
             })
             .collect()
     }
@@ -529,25 +531,34 @@ fn route(shared: &Shared, state: &mut State, method: &str, path: &str, params: &
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
         ("POST", ["v1", "payment_intents"]) => create_intent(shared, state, params, key),
-        ("GET", ["v1", "payment_intents", id]) => state.intents.get(*id).map_or_else(|| Err(not_found("payment_intent", id)), json),
+        ("GET", ["v1", "payment_intents", id]) => {
+            state.intents.get(*id).map_or_else(|| Err(not_found("payment_intent", id)), json)
+        }
         ("POST", ["v1", "payment_intents", id, "confirm"]) => confirm_intent(shared, state, id, params, key, true),
         ("POST", ["v1", "payment_intents", id, "capture"]) => capture_intent(state, id, params, key),
         ("POST", ["v1", "payment_intents", id, "cancel"]) => cancel_intent(state, id, key),
         ("POST", ["v1", "refunds"]) => create_refund(state, params, key),
         ("POST", ["v1", "setup_intents"]) => create_setup(state, params),
-        ("GET", ["v1", "setup_intents", id]) => state.setups.get(*id).map_or_else(|| Err(not_found("setup_intent", id)), json),
-        _ => Err((404, PaymentError {
-            kind: "invalid_request_error".into(),
-            code: None,
-            decline_code: None,
-            message: format!("Unrecognized request URL ({method}: {path})."),
-            payment_intent: None,
-        })),
+        ("GET", ["v1", "setup_intents", id]) => {
+            state.setups.get(*id).map_or_else(|| Err(not_found("setup_intent", id)), json)
+        }
+        _ => Err((
+            404,
+            PaymentError {
+                kind: "invalid_request_error".into(),
+                code: None,
+                decline_code: None,
+                message: format!("Unrecognized request URL ({method}: {path})."),
+                payment_intent: None,
+            },
+        )),
     }
 }
 
 fn create_intent(shared: &Shared, state: &mut State, params: &Params, key: Option<&str>) -> Answer {
-    let Some(amount) = params.amount("amount")? else { return Err(invalid("Missing required param: amount.", Some("parameter_missing"))) };
+    let Some(amount) = params.amount("amount")? else {
+        return Err(invalid("Missing required param: amount.", Some("parameter_missing")));
+    };
     let Some(currency) = params.get("currency").filter(|c| c.len() == 3) else {
         return Err(invalid("Missing required param: currency.", Some("parameter_missing")));
     };
@@ -612,16 +623,29 @@ fn create_intent(shared: &Shared, state: &mut State, params: &Params, key: Optio
 }
 
 /// Confirms an intent; `by_cardholder`: the app completed 3-D Secure.
-fn confirm_intent(shared: &Shared, state: &mut State, id: &str, params: &Params, key: Option<&str>, by_cardholder: bool) -> Answer {
+fn confirm_intent(
+    shared: &Shared,
+    state: &mut State,
+    id: &str,
+    params: &Params,
+    key: Option<&str>,
+    by_cardholder: bool,
+) -> Answer {
     let Some(mut intent) = state.intents.get(id).cloned() else { return Err(not_found("payment_intent", id)) };
     if let Some(method) = params.get("payment_method") {
         intent.payment_method = Some(method.to_owned());
     }
     let Some(method) = intent.payment_method.clone() else {
-        return Err(invalid("You cannot confirm this PaymentIntent because it's missing a payment method.", Some("payment_intent_unexpected_state")));
+        return Err(invalid(
+            "You cannot confirm this PaymentIntent because it's missing a payment method.",
+            Some("payment_intent_unexpected_state"),
+        ));
     };
     if !["requires_payment_method", "requires_confirmation", "requires_action"].contains(&intent.status.as_str()) {
-        return Err(invalid(format!("This PaymentIntent's status is {}.", intent.status), Some("payment_intent_unexpected_state")));
+        return Err(invalid(
+            format!("This PaymentIntent's status is {}.", intent.status),
+            Some("payment_intent_unexpected_state"),
+        ));
     }
     if by_cardholder {
         state.authenticated.insert(id.to_owned());
@@ -635,7 +659,11 @@ fn confirm_intent(shared: &Shared, state: &mut State, id: &str, params: &Params,
     } else if method == "pm_card_chargeDeclinedInsufficientFunds" {
         Some(("card_declined", "insufficient_funds", "Your card has insufficient funds."))
     } else if needs_3ds && off_session {
-        Some(("authentication_required", "authentication_required", "Your card was declined. This transaction requires authentication."))
+        Some((
+            "authentication_required",
+            "authentication_required",
+            "Your card was declined. This transaction requires authentication.",
+        ))
     } else {
         None
     };
@@ -684,7 +712,12 @@ fn confirm_intent(shared: &Shared, state: &mut State, id: &str, params: &Params,
         payment_intent: id.to_owned(),
         payment_method: Some(method),
         refunded: false,
-        refunds: RefundList { object: "list", data: Vec::new(), has_more: false, url: format!("/v1/charges/{charge_id}/refunds") },
+        refunds: RefundList {
+            object: "list",
+            data: Vec::new(),
+            has_more: false,
+            url: format!("/v1/charges/{charge_id}/refunds"),
+        },
         status: "succeeded",
     };
     state.charges.insert(charge_id.clone(), charge.clone());
@@ -695,7 +728,11 @@ fn confirm_intent(shared: &Shared, state: &mut State, id: &str, params: &Params,
         intent.status = "requires_capture".into();
         intent.amount_capturable = intent.amount;
         state.intents.insert(id.to_owned(), intent.clone());
-        state.emit("payment_intent.amount_capturable_updated", EventObject::PaymentIntent(Box::new(intent.clone())), key);
+        state.emit(
+            "payment_intent.amount_capturable_updated",
+            EventObject::PaymentIntent(Box::new(intent.clone())),
+            key,
+        );
     } else {
         intent.status = "succeeded".into();
         intent.amount_received = intent.amount;
@@ -710,13 +747,19 @@ fn capture_intent(state: &mut State, id: &str, params: &Params, key: Option<&str
     let Some(mut intent) = state.intents.get(id).cloned() else { return Err(not_found("payment_intent", id)) };
     if intent.status != "requires_capture" {
         return Err(invalid(
-            format!("This PaymentIntent could not be captured because it has a status of {}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.", intent.status),
+            format!(
+                "This PaymentIntent could not be captured because it has a status of {}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                intent.status
+            ),
             Some("payment_intent_unexpected_state"),
         ));
     }
     let amount = params.amount("amount_to_capture")?.unwrap_or(intent.amount_capturable);
     if amount > intent.amount_capturable {
-        return Err(invalid("The amount to capture must be less than or equal to the amount capturable.", Some("amount_too_large")));
+        return Err(invalid(
+            "The amount to capture must be less than or equal to the amount capturable.",
+            Some("amount_too_large"),
+        ));
     }
     intent.status = "succeeded".into();
     intent.amount_received = amount;
@@ -734,7 +777,9 @@ fn capture_intent(state: &mut State, id: &str, params: &Params, key: Option<&str
 
 fn cancel_intent(state: &mut State, id: &str, key: Option<&str>) -> Answer {
     let Some(mut intent) = state.intents.get(id).cloned() else { return Err(not_found("payment_intent", id)) };
-    if !["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"].contains(&intent.status.as_str()) {
+    if !["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"]
+        .contains(&intent.status.as_str())
+    {
         return Err(invalid(
             format!("You cannot cancel this PaymentIntent because it has a status of {}.", intent.status),
             Some("payment_intent_unexpected_state"),
@@ -753,9 +798,14 @@ fn create_refund(state: &mut State, params: &Params, key: Option<&str>) -> Answe
     let Some(intent_id) = params.get("payment_intent") else {
         return Err(invalid("Missing required param: payment_intent.", Some("parameter_missing")));
     };
-    let Some(intent) = state.intents.get(intent_id).cloned() else { return Err(not_found("payment_intent", intent_id)) };
+    let Some(intent) = state.intents.get(intent_id).cloned() else {
+        return Err(not_found("payment_intent", intent_id));
+    };
     let Some(charge_id) = intent.latest_charge.clone().filter(|_| intent.status == "succeeded") else {
-        return Err(invalid(format!("This PaymentIntent ({intent_id}) does not have a successful charge to refund."), Some("charge_not_refundable")));
+        return Err(invalid(
+            format!("This PaymentIntent ({intent_id}) does not have a successful charge to refund."),
+            Some("charge_not_refundable"),
+        ));
     };
     let refund_id = state.next_id("re");
     let created = state.now;
@@ -763,7 +813,10 @@ fn create_refund(state: &mut State, params: &Params, key: Option<&str>) -> Answe
     let left = charge.amount_captured - charge.amount_refunded;
     let amount = params.amount("amount")?.unwrap_or(left);
     if amount <= 0 || amount > left {
-        return Err(invalid(format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"), Some("amount_too_large")));
+        return Err(invalid(
+            format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"),
+            Some("amount_too_large"),
+        ));
     }
     let refund = Refund {
         id: refund_id,

@@ -170,7 +170,9 @@ async fn a_webhook_before_our_own_answer_is_applied_to_the_stored_payment() {
     assert!(record.intent_id.is_some(), "the webhook told us the intent");
     assert_eq!(w.payments.payment("p6").await.unwrap().status, Status::Capturable);
     // Our late retry of the hold finds the same intent and changes nothing.
-    let HoldOutcome::Held(view) = w.payments.start_hold(start("p6", 3000, "pm_card_visa")).await.unwrap() else { panic!() };
+    let HoldOutcome::Held(view) = w.payments.start_hold(start("p6", 3000, "pm_card_visa")).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(view.status, Status::Capturable);
     assert_eq!(w.fake.intents().len(), 1);
 }

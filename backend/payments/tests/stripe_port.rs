@@ -13,7 +13,8 @@ async fn fake() -> FakeStripe {
 }
 
 fn port(fake: &FakeStripe, timeout: Duration) -> StripePort {
-    StripePort::new(&StripeSettings { api_base: fake.base_url(), secret_key: fake.api_key().to_owned(), timeout }).unwrap()
+    StripePort::new(&StripeSettings { api_base: fake.base_url(), secret_key: fake.api_key().to_owned(), timeout })
+        .unwrap()
 }
 
 fn hold(payment_id: &str, amount: i64, method: &str) -> HoldRequest {
@@ -97,7 +98,9 @@ async fn repeating_a_call_with_its_key_never_charges_twice() {
     fake.faults().lose_next_answers.store(1, Ordering::SeqCst);
     let money = Money { amount: 700, currency: "eur".into() };
     let key = keys::difference("pay-2", 0);
-    assert!(port.charge_off_session("pay-2", &money, "cus_driver", "pm_card_visa", &key).await.unwrap_err().is_retryable());
+    assert!(
+        port.charge_off_session("pay-2", &money, "cus_driver", "pm_card_visa", &key).await.unwrap_err().is_retryable()
+    );
     let difference = port.charge_off_session("pay-2", &money, "cus_driver", "pm_card_visa", &key).await.unwrap();
     assert_eq!(difference.status, IntentStatus::Succeeded);
     assert_eq!(fake.intents().len(), 2);
@@ -153,7 +156,10 @@ async fn cancel_and_refunds_in_part_and_in_full() {
     let unused = port.hold(&hold("pay-7", 3000, "pm_card_visa")).await.unwrap();
     let canceled = port.cancel(&unused.intent_id, &keys::cancel("pay-7")).await.unwrap();
     assert_eq!(canceled.status, IntentStatus::Canceled);
-    assert!(matches!(port.capture(&unused.intent_id, 3000, &keys::capture("pay-7", 0)).await, Err(PortError::Rejected(_))));
+    assert!(matches!(
+        port.capture(&unused.intent_id, 3000, &keys::capture("pay-7", 0)).await,
+        Err(PortError::Rejected(_))
+    ));
 
     let used = port.hold(&hold("pay-8", 3000, "pm_card_visa")).await.unwrap();
     port.capture(&used.intent_id, 2500, &keys::capture("pay-8", 0)).await.unwrap();
@@ -175,7 +181,13 @@ async fn off_session_a_card_that_wants_3ds_is_declined() {
     let port = port(&fake, Duration::from_secs(5));
     let money = Money { amount: 900, currency: "eur".into() };
     let err = port
-        .charge_off_session("pay-9", &money, "cus_driver", "pm_card_authenticationRequired", &keys::difference("pay-9", 0))
+        .charge_off_session(
+            "pay-9",
+            &money,
+            "cus_driver",
+            "pm_card_authenticationRequired",
+            &keys::difference("pay-9", 0),
+        )
         .await
         .unwrap_err();
     let PortError::Declined { code, .. } = err else { panic!("{err:?}") };

@@ -100,7 +100,12 @@ pub async fn stripe_webhook(req: HttpRequest, body: web::Bytes, handle: web::Dat
 }
 
 /// Runs reconciliation every `interval` until shutdown.
-pub async fn schedule(handle: web::Data<PaymentsHandle>, policy: ReconcilePolicy, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn schedule(
+    handle: web::Data<PaymentsHandle>,
+    policy: ReconcilePolicy,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -100,7 +100,7 @@ pub enum WebhookApplied {
     Unmatched,
     /// The event was recorded; `changed` tells whether the payment changed (an event older than
     /// the payment's state is recorded without changing it).
-    Applied { record: PaymentRecord, changed: bool },
+    Applied { record: Box<PaymentRecord>, changed: bool },
 }
 
 fn now() -> NaiveDateTime {
@@ -284,7 +284,7 @@ impl Store {
             let Some(current) = current else { return Ok(WebhookApplied::Unmatched) };
             let change = decide(&current)?;
             let (record, changed) = write_change(conn, current, change, "webhook")?;
-            Ok(WebhookApplied::Applied { record, changed })
+            Ok(WebhookApplied::Applied { record: Box::new(record), changed })
         })
     }
 

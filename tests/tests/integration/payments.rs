@@ -125,7 +125,10 @@ async fn a_bad_signature_is_refused_with_its_reason() {
 
     let replayed = post(Some(emsp_payments::sign(SECRET, now - 3600, body.as_bytes()))).await.unwrap();
     assert_eq!(replayed.status(), 400);
-    assert_eq!(replayed.json::<Value>().await.unwrap()["error"]["message"], "signature timestamp outside the tolerance");
+    assert_eq!(
+        replayed.json::<Value>().await.unwrap()["error"]["message"],
+        "signature timestamp outside the tolerance"
+    );
 
     let genuine = post(Some(emsp_payments::sign(SECRET, now, body.as_bytes()))).await.unwrap();
     assert_eq!(genuine.status(), 200, "a genuine event about nobody is recorded and acknowledged");

@@ -569,7 +569,8 @@ pub fn a_payment_event_is_applied_once(store: &Store) {
         created_at: chrono::Utc::now().naive_utc(),
     };
     let lookup = emsp_store::PaymentLookup { payment_id: Some("pay-2"), intent_id: Some("pi_2") };
-    let applied = store.apply_payment_event(&event, lookup, |p| Ok(Some(change(p, "CAPTURABLE", "authorized")))).unwrap();
+    let applied =
+        store.apply_payment_event(&event, lookup, |p| Ok(Some(change(p, "CAPTURABLE", "authorized")))).unwrap();
     let emsp_store::WebhookApplied::Applied { record, changed: true } = applied else { panic!("{applied:?}") };
     assert_eq!(record.phase, "CAPTURABLE");
     let again = store.apply_payment_event(&event, lookup, |_| panic!("a duplicate is never decided")).unwrap();
