@@ -116,6 +116,14 @@ impl TestApp {
         }
     }
 
+    /// The server's payment flows, to act as the charging flow will.
+    pub fn payments(&self) -> emsp_payments::Payments {
+        match &self.server {
+            Some(server) => server.payments.payments.clone(),
+            None => panic!("the server was stopped"),
+        }
+    }
+
     /// Stops gracefully and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

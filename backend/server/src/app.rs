@@ -56,6 +56,8 @@ pub struct RunningServer {
     pub roaming: web::Data<emsp_roaming::Roaming>,
     /// The driver API as served (tests run subscriptions on it in-process).
     pub schema: web::Data<emsp_graphql::EmspSchema>,
+    /// Card payments: the flows the charging flow calls (`start_hold`, `capture`, `cancel`).
+    pub payments: web::Data<crate::payments::PaymentsHandle>,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: watch::Sender<bool>,
@@ -174,6 +176,8 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
     let schema_handle = schema.clone();
+    let payments = web::Data::new(crate::payments::build(&config.payments, &store)?);
+    let payments_for_app = payments.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let sockets = web::Data::new(crate::ws::Sockets::new(&config.api));
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
@@ -188,6 +192,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             .app_data(accounts_for_app.clone())
             .app_data(limiter.clone())
             .app_data(sockets.clone())
+            .app_data(payments_for_app.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))
@@ -219,6 +224,14 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
     tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
     let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
+    if payments.enabled && config.payments.reconcile_interval_s > 0 {
+        let policy = emsp_payments::ReconcilePolicy {
+            unstarted_after: chrono::Duration::seconds(config.payments.unstarted_after_s as i64),
+            ..emsp_payments::ReconcilePolicy::default()
+        };
+        let interval = Duration::from_secs(config.payments.reconcile_interval_s);
+        tokio::spawn(crate::payments::schedule(payments.clone(), policy, interval, shutdown_rx.clone()));
+    }
     tokio::spawn(async move {
         let (load_store, load_index, load_live) = (loader_store.clone(), loader_index.clone(), loader_live.clone());
         let loaded = tokio::task::spawn_blocking(move || {
@@ -240,7 +253,19 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         }
     });
     let events = live.events.clone();
-    Ok(RunningServer { addr, public_url, store, index, events, roaming, schema: schema_handle, handle, task, shutdown })
+    Ok(RunningServer {
+        addr,
+        public_url,
+        store,
+        index,
+        events,
+        roaming,
+        schema: schema_handle,
+        payments,
+        handle,
+        task,
+        shutdown,
+    })
 }
 
 /// Accounts: access tokens name our public URL as issuer and the driver API as audience. Their

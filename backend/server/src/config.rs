@@ -35,6 +35,14 @@
 //! | `RUST_LOG` or `EMSP_LOG` | `log.filter` | `info` | log filter, `RUST_LOG` syntax (`info,emsp_store=debug`) |
 //! | `EMSP_LOG_FORMAT` | `log.format` | `json` | `json` (one object per line) or `text` |
 //! | (file only) | `invoicing.supplier` | none | our company on fleet invoices: name, address, VAT id, contact, bank, payment terms, VAT rates, number series (see the README) |
+//! | `EMSP_STRIPE_SECRET_KEY` | (env only) | none | Stripe secret key; card payments are off without it |
+//! | `EMSP_STRIPE_WEBHOOK_SECRETS` | (env only) | none | Stripe webhook endpoint secrets, comma-separated (several during a rotation) |
+//! | `EMSP_STRIPE_API_BASE` | `payments.stripe_api_base` | `https://api.stripe.com/` | Stripe's API address (tests point it at the fake) |
+//! | `EMSP_STRIPE_TIMEOUT_S` | `payments.request_timeout_s` | `20` | time limit of every call to Stripe |
+//! | `EMSP_STRIPE_WEBHOOK_TOLERANCE_S` | `payments.webhook_tolerance_s` | `300` | largest age of a webhook signature |
+//! | `EMSP_PAYMENTS_MAX_HOLD` | `payments.max_hold` | `15000` | largest card hold, in minor units |
+//! | `EMSP_PAYMENTS_UNSTARTED_AFTER_S` | `payments.unstarted_after_s` | `900` | a hold with no session after this long is released |
+//! | `EMSP_PAYMENTS_RECONCILE_INTERVAL_S` | `payments.reconcile_interval_s` | `60` | how often reconciliation runs (0: never) |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,6 +69,112 @@ pub struct Config {
 pub struct InvoicingConfig {
     /// `invoicing.supplier` (file only): us, as invoices name us. Invoice runs refuse to start without it.
     pub supplier: Option<emsp_invoicing::Supplier>,
+    pub payments: PaymentsConfig,
+}
+
+/// Card payments (Stripe).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// `EMSP_STRIPE_API_BASE`.
+    pub stripe_api_base: String,
+    /// `EMSP_STRIPE_TIMEOUT_S`.
+    pub request_timeout_s: u64,
+    /// `EMSP_STRIPE_WEBHOOK_TOLERANCE_S`.
+    pub webhook_tolerance_s: i64,
+    /// `EMSP_PAYMENTS_MAX_HOLD`, minor units.
+    pub max_hold: i64,
+    /// `EMSP_PAYMENTS_UNSTARTED_AFTER_S`.
+    pub unstarted_after_s: u64,
+    /// `EMSP_PAYMENTS_RECONCILE_INTERVAL_S`: 0 turns the job off.
+    pub reconcile_interval_s: u64,
+    /// `EMSP_STRIPE_SECRET_KEY` (environment only).
+    #[serde(skip_deserializing, serialize_with = "redacted")]
+    pub stripe_secret_key: Option<String>,
+    /// `EMSP_STRIPE_WEBHOOK_SECRETS` (environment only).
+    #[serde(skip_deserializing, serialize_with = "redacted_list")]
+    pub webhook_secrets: Vec<String>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            stripe_api_base: "https://api.stripe.com/".into(),
+            request_timeout_s: 20,
+            webhook_tolerance_s: 300,
+            max_hold: 15_000,
+            unstarted_after_s: 900,
+            reconcile_interval_s: 60,
+            stripe_secret_key: None,
+            webhook_secrets: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentsConfig")
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("request_timeout_s", &self.request_timeout_s)
+            .field("webhook_tolerance_s", &self.webhook_tolerance_s)
+            .field("max_hold", &self.max_hold)
+            .field("unstarted_after_s", &self.unstarted_after_s)
+            .field("reconcile_interval_s", &self.reconcile_interval_s)
+            .field("stripe_secret_key", &self.stripe_secret_key.as_ref().map(|_| "***"))
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .finish()
+    }
+}
+
+fn redacted<S: serde::Serializer>(value: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if value.is_some() { "***" } else { "" })
+}
+
+fn redacted_list<S: serde::Serializer>(value: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format!("{} secret(s)", value.len()))
+}
+
+impl PaymentsConfig {
+    /// Reads the payment variables of `var`.
+    fn apply_env<'a>(&mut self, var: impl Fn(&str) -> Option<&'a String>) -> Result<(), ConfigError> {
+        if let Some(value) = var("EMSP_STRIPE_API_BASE") {
+            self.stripe_api_base = value.clone();
+        }
+        if let Some(value) = var("EMSP_STRIPE_TIMEOUT_S") {
+            self.request_timeout_s = parse_env("EMSP_STRIPE_TIMEOUT_S", value)?;
+        }
+        if let Some(value) = var("EMSP_STRIPE_WEBHOOK_TOLERANCE_S") {
+            self.webhook_tolerance_s = parse_env("EMSP_STRIPE_WEBHOOK_TOLERANCE_S", value)?;
+        }
+        if let Some(value) = var("EMSP_PAYMENTS_MAX_HOLD") {
+            self.max_hold = parse_env("EMSP_PAYMENTS_MAX_HOLD", value)?;
+        }
+        if let Some(value) = var("EMSP_PAYMENTS_UNSTARTED_AFTER_S") {
+            self.unstarted_after_s = parse_env("EMSP_PAYMENTS_UNSTARTED_AFTER_S", value)?;
+        }
+        if let Some(value) = var("EMSP_PAYMENTS_RECONCILE_INTERVAL_S") {
+            self.reconcile_interval_s = parse_env("EMSP_PAYMENTS_RECONCILE_INTERVAL_S", value)?;
+        }
+        self.stripe_secret_key = var("EMSP_STRIPE_SECRET_KEY").cloned();
+        self.webhook_secrets = var("EMSP_STRIPE_WEBHOOK_SECRETS")
+            .map(|value| value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        if !(self.stripe_api_base.starts_with("http://") || self.stripe_api_base.starts_with("https://")) {
+            return Err(ConfigError::Env {
+                name: "EMSP_STRIPE_API_BASE".into(),
+                value: self.stripe_api_base.clone(),
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        if self.max_hold <= 0 {
+            return Err(ConfigError::Env {
+                name: "EMSP_PAYMENTS_MAX_HOLD".into(),
+                value: self.max_hold.to_string(),
+                message: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The driver API (GraphQL).
@@ -261,6 +375,7 @@ struct FileConfig {
     api: ApiConfig,
     log: LogConfig,
     invoicing: InvoicingConfig,
+    payments: PaymentsConfig,
 }
 
 /// A configuration problem, naming the source that was wrong.
@@ -302,6 +417,7 @@ impl Config {
             api: parsed.api,
             log: parsed.log,
             invoicing: parsed.invoicing,
+            payments: parsed.payments,
         };
         let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
 
@@ -405,6 +521,7 @@ impl Config {
                 message: "must start with http:// or https://".into(),
             });
         }
+        config.payments.apply_env(var)?;
         if config.database.pool_size == 0 {
             return Err(ConfigError::Env {
                 name: "EMSP_DB_POOL_SIZE".into(),
@@ -538,6 +655,26 @@ note = "Payable within 14 days."
         assert!(Config::load(None, &env(&[])).unwrap().invoicing.supplier.is_none());
         std::fs::remove_file(good).unwrap();
         std::fs::remove_file(bad).unwrap();
+    fn payment_secrets_come_from_the_environment_only() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("EMSP_STRIPE_SECRET_KEY", "sk_test_123"),
+                ("EMSP_STRIPE_WEBHOOK_SECRETS", "whsec_new, whsec_old"),
+                ("EMSP_STRIPE_API_BASE", "http://127.0.0.1:12111/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.payments.stripe_secret_key.as_deref(), Some("sk_test_123"));
+        assert_eq!(config.payments.webhook_secrets, vec!["whsec_new".to_owned(), "whsec_old".to_owned()]);
+        assert_eq!(config.payments.stripe_api_base, "http://127.0.0.1:12111/");
+        assert!(!format!("{:?}", config.payments).contains("sk_test_123"), "secrets are redacted");
+        let file = write_file("[payments]\nstripe_secret_key = \"sk_live_oops\"\n");
+        let err = Config::load(Some(&file), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("stripe_secret_key"), "{err}");
+        std::fs::remove_file(file).unwrap();
+        let err = Config::load(None, &env(&[("EMSP_STRIPE_API_BASE", "api.stripe.com")])).unwrap_err().to_string();
+        assert!(err.contains("EMSP_STRIPE_API_BASE"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod invoice_downloads;
 pub mod invoicing;
 mod live;
 pub mod metrics;
+pub mod payments;
 mod router;
 pub mod telemetry;
 mod ws;

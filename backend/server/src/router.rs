@@ -19,13 +19,15 @@
 //! | `POST /ocpi/{version}/commands/{command}/{id}` | OCPI: the result of a command we sent |
 //! | `GET/PUT/PATCH /ocpi/{version}/sessions/{cc}/{pid}/{session_id}` | OCPI: sessions pushed by CPOs |
 //! | `POST /ocpi/{version}/cdrs`, `GET /ocpi/{version}/cdrs/{cc}/{pid}/{cdr_id}` | OCPI: CDRs (the GET is the POST's `Location`) |
+//! | `POST /webhooks/stripe` | Stripe events (signature verified, each applied once) |
 //!
-//! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
+//! Later issues add here: the other OCPI modules.
 
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, versions};
 
 use crate::{api, health, invoice_downloads, ws};
+use crate::{api, health, payments};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
@@ -33,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .route("/metrics", web::get().to(health::metrics))
         .route("/.well-known/jwks.json", web::get().to(api::jwks))
         .route("/invoices/{file}", web::get().to(invoice_downloads::download))
+        .route("/webhooks/stripe", web::post().to(payments::stripe_webhook))
         .service(
             web::resource("/graphql")
                 .wrap(actix_web::middleware::from_fn(api::rate_limit))

@@ -11,6 +11,7 @@ mod error;
 mod invoices;
 mod locations;
 mod partners;
+mod payments;
 pub mod schema;
 mod tariffs;
 pub mod testing;
@@ -32,3 +33,4 @@ pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, R
 pub use tokens::{
     AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenRecord, contract_key, new_contract_id, token_key,
 };
+pub use payments::{NewWebhookEvent, PaymentAction, PaymentChange, PaymentLookup, PaymentRecord, WebhookApplied};

@@ -316,6 +316,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_counters,
     invoices,
     invoice_lines,
+    payments,
+    payment_webhook_events,
+    payment_actions,
 );
 
 diesel::table! {
@@ -397,5 +400,55 @@ diesel::table! {
         raw -> Text,
         version -> Text,
         received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        currency -> Text,
+        hold_amount -> BigInt,
+        phase -> Text,
+        amount_capturable -> BigInt,
+        amount_captured -> BigInt,
+        amount_refunded -> BigInt,
+        disputed -> Bool,
+        amount_due -> Nullable<BigInt>,
+        intent_id -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        payment_method_id -> Nullable<Text>,
+        capture_attempt -> Integer,
+        difference_phase -> Nullable<Text>,
+        difference_amount -> BigInt,
+        difference_captured -> BigInt,
+        difference_intent_id -> Nullable<Text>,
+        difference_attempt -> Integer,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_webhook_events (event_id) {
+        event_id -> Text,
+        event_type -> Text,
+        payment_id -> Nullable<Text>,
+        outcome -> Text,
+        event_created_at -> Timestamp,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_actions (seq) {
+        seq -> BigInt,
+        payment_id -> Text,
+        actor -> Text,
+        action -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
     }
 }

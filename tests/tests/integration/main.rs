@@ -11,5 +11,6 @@ mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;
 mod price_search;
+mod payments;
 mod search_feed;
 mod subscriptions;

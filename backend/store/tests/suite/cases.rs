@@ -499,3 +499,146 @@ pub fn signing_keys_are_sealed_and_retire(store: &Store) {
     let err = store.add_signing_key(&second, retire_at).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 }
+
+fn payment(id: &str) -> emsp_store::PaymentRecord {
+    let at = chrono::Utc::now().naive_utc();
+    emsp_store::PaymentRecord {
+        id: id.to_owned(),
+        user_id: Some("driver-1".into()),
+        session_id: None,
+        currency: "eur".into(),
+        hold_amount: 5000,
+        phase: "HELD".into(),
+        amount_capturable: 0,
+        amount_captured: 0,
+        amount_refunded: 0,
+        disputed: false,
+        amount_due: None,
+        intent_id: None,
+        customer_id: Some("cus_1".into()),
+        payment_method_id: Some("pm_card_visa".into()),
+        capture_attempt: 0,
+        difference_phase: None,
+        difference_amount: 0,
+        difference_captured: 0,
+        difference_intent_id: None,
+        difference_attempt: 0,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn change(record: &emsp_store::PaymentRecord, phase: &str, action: &str) -> emsp_store::PaymentChange {
+    emsp_store::PaymentChange {
+        record: emsp_store::PaymentRecord { phase: phase.into(), ..record.clone() },
+        action: action.into(),
+        detail: format!("to {phase}"),
+    }
+}
+
+pub fn payments_round_trip_and_are_found_by_intent(store: &Store) {
+    let created = store.create_payment(&payment("pay-1"), "api", "hold_requested", "hold of 5000 eur").unwrap();
+    assert_eq!(store.get_payment("pay-1").unwrap(), Some(created.clone()), "every field survives");
+    assert!(matches!(
+        store.create_payment(&payment("pay-1"), "api", "hold_requested", "again"),
+        Err(StoreError::Conflict(_))
+    ));
+    let (updated, changed) = store
+        .update_payment("pay-1", "api", |current| {
+            let mut next = change(current, "CAPTURABLE", "authorized");
+            next.record.intent_id = Some("pi_1".into());
+            next.record.amount_capturable = 5000;
+            Ok(Some(next))
+        })
+        .unwrap()
+        .unwrap();
+    assert!(changed);
+    assert_eq!(store.find_payment_by_intent("pi_1").unwrap(), Some(updated.clone()));
+    assert_eq!(store.find_payment_by_intent("pi_other").unwrap(), None);
+    let (same, changed) = store.update_payment("pay-1", "api", |_| Ok(None)).unwrap().unwrap();
+    assert!(!changed);
+    assert_eq!(same, updated);
+    assert!(store.update_payment("nope", "api", |_| Ok(None)).unwrap().is_none());
+    let actions: Vec<(String, String)> =
+        store.payment_actions("pay-1").unwrap().into_iter().map(|a| (a.actor, a.action)).collect();
+    assert_eq!(actions, vec![("api".into(), "hold_requested".into()), ("api".into(), "authorized".into())]);
+}
+
+pub fn a_payment_event_is_applied_once(store: &Store) {
+    store.create_payment(&payment("pay-2"), "api", "hold_requested", "").unwrap();
+    let event = emsp_store::NewWebhookEvent {
+        event_id: "evt_1",
+        event_type: "payment_intent.amount_capturable_updated",
+        created_at: chrono::Utc::now().naive_utc(),
+    };
+    let lookup = emsp_store::PaymentLookup { payment_id: Some("pay-2"), intent_id: Some("pi_2") };
+    let applied =
+        store.apply_payment_event(&event, lookup, |p| Ok(Some(change(p, "CAPTURABLE", "authorized")))).unwrap();
+    let emsp_store::WebhookApplied::Applied { record, changed: true } = applied else { panic!("{applied:?}") };
+    assert_eq!(record.phase, "CAPTURABLE");
+    let again = store.apply_payment_event(&event, lookup, |_| panic!("a duplicate is never decided")).unwrap();
+    assert_eq!(again, emsp_store::WebhookApplied::Duplicate);
+    assert_eq!(store.payment_event_outcome("evt_1").unwrap().as_deref(), Some("APPLIED"));
+
+    // An event about nobody is recorded, so its redeliveries stop at the id.
+    let stray = emsp_store::NewWebhookEvent { event_id: "evt_stray", ..event.clone() };
+    let nobody = emsp_store::PaymentLookup { payment_id: None, intent_id: Some("pi_unknown") };
+    assert_eq!(store.apply_payment_event(&stray, nobody, |_| Ok(None)).unwrap(), emsp_store::WebhookApplied::Unmatched);
+    assert_eq!(store.apply_payment_event(&stray, nobody, |_| Ok(None)).unwrap(), emsp_store::WebhookApplied::Duplicate);
+
+    // A change that fails records nothing: the next delivery tries again.
+    let failing = emsp_store::NewWebhookEvent { event_id: "evt_2", ..event.clone() };
+    let err = store
+        .apply_payment_event(&failing, lookup, |_| Err(StoreError::Corrupt { key: "k".into(), reason: "r".into() }))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }));
+    assert_eq!(store.payment_event_outcome("evt_2").unwrap(), None);
+    let retried = store.apply_payment_event(&failing, lookup, |p| Ok(Some(change(p, "CAPTURED", "captured")))).unwrap();
+    assert!(matches!(retried, emsp_store::WebhookApplied::Applied { changed: true, .. }));
+    let webhook_lines = store.payment_actions("pay-2").unwrap().into_iter().filter(|a| a.actor == "webhook").count();
+    assert_eq!(webhook_lines, 2);
+}
+
+pub fn concurrent_deliveries_of_one_event_apply_it_once(store: &Store) {
+    store.create_payment(&payment("pay-3"), "api", "hold_requested", "").unwrap();
+    let applied = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let event = emsp_store::NewWebhookEvent {
+                    event_id: "evt_race",
+                    event_type: "charge.refunded",
+                    created_at: chrono::Utc::now().naive_utc(),
+                };
+                let lookup = emsp_store::PaymentLookup { payment_id: Some("pay-3"), intent_id: None };
+                let outcome = store
+                    .apply_payment_event(&event, lookup, |p| {
+                        let mut next = change(p, "CAPTURED", "refunded");
+                        next.record.amount_refunded = p.amount_refunded + 100;
+                        Ok(Some(next))
+                    })
+                    .unwrap();
+                if outcome != emsp_store::WebhookApplied::Duplicate {
+                    applied.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(applied.load(Ordering::SeqCst), 1);
+    assert_eq!(store.get_payment("pay-3").unwrap().unwrap().amount_refunded, 100, "applied exactly once");
+}
+
+pub fn payments_in_phases_are_listed_oldest_first(store: &Store) {
+    for id in ["old-held", "old-captured", "old-canceled"] {
+        store.create_payment(&payment(id), "api", "hold_requested", "").unwrap();
+    }
+    store.update_payment("old-captured", "api", |p| Ok(Some(change(p, "CAPTURED", "captured")))).unwrap();
+    store.update_payment("old-canceled", "api", |p| Ok(Some(change(p, "CANCELED", "canceled")))).unwrap();
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(1);
+    let open: Vec<String> =
+        store.payments_in_phases(&["HELD", "CAPTURED"], later, 10).unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(open, vec!["old-held".to_owned(), "old-captured".to_owned()]);
+    let earlier = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
+    assert!(store.payments_in_phases(&["HELD"], earlier, 10).unwrap().is_empty());
+}

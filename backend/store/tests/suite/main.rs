@@ -69,6 +69,10 @@ store_test_suite!(
     the_app_token_is_issued_once_with_an_emaid,
     concurrent_first_requests_issue_one_app_token,
     authorizations_are_found_by_their_reference,
+    payments_round_trip_and_are_found_by_intent,
+    a_payment_event_is_applied_once,
+    concurrent_deliveries_of_one_event_apply_it_once,
+    payments_in_phases_are_listed_oldest_first,
 );
 
 #[test]
