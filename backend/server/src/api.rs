@@ -27,12 +27,13 @@ pub async fn execute(
     request: GraphQLRequest,
 ) -> Either<GraphQLResponse, HttpResponse> {
     let mut request = request.into_inner();
-    match bearer(&http) {
+    // The rate limit verified the token already, unless it is off.
+    let checked = http.extensions().get::<BearerCheck>().cloned();
+    match checked.or_else(|| check_bearer(&http, &accounts)) {
         None => {}
-        Some(token) => match accounts.verify(token) {
-            Ok(claims) => request = request.data(Viewer(claims)),
-            Err(error) => {
-                tracing::info!(%error, "refused an access token");
+        Some(check) => match check {
+            BearerCheck::Valid(claims) => request = request.data(Viewer(*claims)),
+            BearerCheck::Invalid => {
                 let body = serde_json::json!({
                     "errors": [{ "message": "invalid or expired access token: refresh it or sign in again", "extensions": { "code": "UNAUTHENTICATED" } }]
                 });
@@ -41,6 +42,25 @@ pub async fn execute(
         },
     }
     Either::Left(schema.execute(request).await.into())
+}
+
+/// A request's bearer token, verified once per request (by the rate limit, or by the handler).
+#[derive(Clone)]
+enum BearerCheck {
+    Valid(Box<emsp_accounts::Claims>),
+    Invalid,
+}
+
+/// `None` without a bearer token.
+fn check_bearer(http: &HttpRequest, accounts: &Accounts) -> Option<BearerCheck> {
+    let token = bearer(http)?;
+    Some(match accounts.verify(token) {
+        Ok(claims) => BearerCheck::Valid(Box::new(claims)),
+        Err(error) => {
+            tracing::info!(%error, "refused an access token");
+            BearerCheck::Invalid
+        }
+    })
 }
 
 fn bearer(http: &HttpRequest) -> Option<&str> {
@@ -134,17 +154,21 @@ pub async fn rate_limit(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let limiter = req.app_data::<web::Data<RateLimiter>>().cloned();
     let accounts = req.app_data::<web::Data<Accounts>>().cloned();
-    if let (Some(state), Some(limiter)) = (state, limiter) {
+    if let (Some(state), Some(limiter)) = (state, limiter)
+        && state.config.api.rate_limit_per_minute > 0
+    {
         let limit = state.config.api.rate_limit_per_minute;
         // A signed-in user has a budget of its own wherever it comes from; anonymous clients
-        // share their address's.
-        let user = accounts.and_then(|accounts| bearer(req.request()).and_then(|t| accounts.verify(t).ok()));
-        let client = match user {
-            Some(claims) => Some(Client::User(claims.sub)),
-            None => req.peer_addr().map(|addr| Client::Address(addr.ip())),
+        // share their address's. The handler reuses this verification.
+        let check = accounts.and_then(|accounts| check_bearer(req.request(), &accounts));
+        let client = match &check {
+            Some(BearerCheck::Valid(claims)) => Some(Client::User(claims.sub.clone())),
+            _ => req.peer_addr().map(|addr| Client::Address(addr.ip())),
         };
+        if let Some(check) = check {
+            req.extensions_mut().insert(check);
+        }
         if let Some(client) = client
-            && limit > 0
             && !limiter.allow(client, limit)
         {
             let body = serde_json::json!({
