@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Either, HttpRequest, HttpResponse, web};
+use actix_web::{Either, HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use emsp_accounts::Accounts;
 use emsp_graphql::{EmspSchema, Viewer};
@@ -23,10 +24,12 @@ use crate::app::AppState;
 pub async fn execute(
     schema: web::Data<EmspSchema>,
     accounts: web::Data<Accounts>,
+    documents: web::Data<DocumentCache>,
     http: HttpRequest,
     request: GraphQLRequest,
 ) -> Either<GraphQLResponse, HttpResponse> {
     let mut request = request.into_inner();
+    documents.prepare(&mut request);
     // The rate limit verified the token already, unless it is off.
     let checked = http.extensions().get::<BearerCheck>().cloned();
     match checked.or_else(|| check_bearer(&http, &accounts)) {
@@ -113,6 +116,40 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
         .body(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+/// Parsed documents of the query texts seen most recently. Apps send a handful of query texts
+/// with different variables; parsing one (a PEG parser) costs more than copying its tree, so a
+/// repeated text skips the parser. Validation still runs on every request (it depends on the
+/// variables). Bounded: when full, it starts over.
+#[derive(Default)]
+pub struct DocumentCache {
+    documents: Mutex<HashMap<Box<str>, ExecutableDocument>>,
+}
+
+/// Texts longer than this are parsed every time (and never fill the cache).
+const MAX_CACHED_QUERY_BYTES: usize = 8 * 1024;
+const MAX_CACHED_QUERIES: usize = 512;
+
+impl DocumentCache {
+    /// Gives `request` its parsed document, from the cache or by parsing it (a text that does not
+    /// parse is left for the executor, which reports the error).
+    pub fn prepare(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > MAX_CACHED_QUERY_BYTES {
+            return;
+        }
+        if let Some(document) = self.documents.lock().ok().and_then(|d| d.get(request.query.as_str()).cloned()) {
+            request.set_parsed_query(document);
+            return;
+        }
+        let Ok(document) = request.parsed_query().cloned() else { return };
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= MAX_CACHED_QUERIES {
+                documents.clear();
+            }
+            documents.insert(Box::from(request.query.as_str()), document);
+        }
+    }
+}
+
 /// Who a rate limit counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Client {
@@ -184,6 +221,22 @@ pub async fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_queries_skip_the_parser() {
+        let cache = DocumentCache::default();
+        let text = "query($a: Int) { chargers(first: $a) { totalCount } }";
+        let mut first = async_graphql::Request::new(text);
+        cache.prepare(&mut first);
+        assert_eq!(cache.documents.lock().unwrap().len(), 1);
+        let mut second = async_graphql::Request::new(text);
+        cache.prepare(&mut second);
+        let (a, b) = (format!("{:?}", first.parsed_query().unwrap()), format!("{:?}", second.parsed_query().unwrap()));
+        assert_eq!(a, b);
+        let mut broken = async_graphql::Request::new("{ chargers(");
+        cache.prepare(&mut broken);
+        assert_eq!(cache.documents.lock().unwrap().len(), 1, "texts that do not parse are not kept");
+    }
 
     #[test]
     fn limits_per_client() {

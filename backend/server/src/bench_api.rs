@@ -106,7 +106,7 @@ fn cpu_ticks(prefix: &str) -> Option<(u64, u64)> {
 pub async fn run(options: &ApiBenchOptions) -> anyhow::Result<Option<ApiBenchReport>> {
     let db = tokio::task::spawn_blocking(TestDb::sqlite).await?;
     if options.price_sort {
-        let store = db.store();
+        let store = db.store().clone();
         tokio::task::spawn_blocking(move || {
             for tariff in Dataset::new(7, 0).tariffs() {
                 store.upsert_tariff(&tariff, None)?;
