@@ -167,7 +167,9 @@ pub fn price_basis(
     let named = |field: &str, code: &str| Currency::new(code).map_err(|e| bad(format!("{field}: {e}")));
     let currency = match (max_price.map(|m| &m.currency), basis.and_then(|b| b.currency.as_ref())) {
         (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
-            return Err(bad(format!("maxPrice is in {a} but priceBasis in {b}: prices in different currencies are not compared")));
+            return Err(bad(format!(
+                "maxPrice is in {a} but priceBasis in {b}: prices in different currencies are not compared"
+            )));
         }
         (Some(code), _) => named("maxPrice.currency", code)?,
         (None, Some(code)) => named("priceBasis.currency", code)?,

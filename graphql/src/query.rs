@@ -10,7 +10,9 @@ use emsp_search_index::{ClusterQuery, MapFeature, SearchIndex, SearchQuery};
 use crate::accounts::{RoleGuard, User, blocking, may_search, viewer};
 use crate::charger::{Availability, Charger, GeoPoint};
 use crate::errors::{ApiCode, search_error};
-use crate::inputs::{self, BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, PriceBasisInput, RouteInput, area};
+use crate::inputs::{
+    self, BoundingBoxInput, ChargerFilter, ChargerSort, GeoPointInput, PriceBasisInput, RouteInput, area,
+};
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::pricing::{PriceEstimate, estimate_with, max_power, tariff_keys};
 use crate::tariff_book::choose_tariff;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::Schema;
+use async_graphql::dataloader::DataLoader;
 
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};

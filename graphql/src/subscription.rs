@@ -32,7 +32,10 @@ pub struct EvseStatusUpdate {
 fn update(key: &str, evses: &[(String, emsp_domain::EvseStatus)]) -> ChargerStatusUpdate {
     ChargerStatusUpdate {
         charger_id: ID(key.to_owned()),
-        evses: evses.iter().map(|(uid, status)| EvseStatusUpdate { uid: uid.clone(), status: status.to_string() }).collect(),
+        evses: evses
+            .iter()
+            .map(|(uid, status)| EvseStatusUpdate { uid: uid.clone(), status: status.to_string() })
+            .collect(),
     }
 }
 

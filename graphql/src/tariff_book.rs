@@ -104,7 +104,8 @@ impl BookTariff {
         if let Some(price) = self.cache.lock().get(&key) {
             return *price;
         }
-        let session = PlannedSession::new(basis.start, basis.energy_kwh, Decimal::from(key.power_w) / Decimal::ONE_THOUSAND);
+        let session =
+            PlannedSession::new(basis.start, basis.energy_kwh, Decimal::from(key.power_w) / Decimal::ONE_THOUSAND);
         let price = match estimate(&self.tariff, &session, zone) {
             Ok(breakdown) => Some(breakdown.total_cost.incl_vat.unwrap_or(breakdown.total_cost.excl_vat)),
             Err(error) => {
@@ -323,7 +324,8 @@ impl PriceOracle for Pricer<'_> {
 pub fn choose_tariff<'t>(candidates: impl IntoIterator<Item = &'t Tariff>, at: DateTime<Utc>) -> Option<&'t Tariff> {
     let mut ad_hoc = None;
     for tariff in candidates {
-        let valid = tariff.start_date_time.is_none_or(|start| start <= at) && tariff.end_date_time.is_none_or(|end| at < end);
+        let valid =
+            tariff.start_date_time.is_none_or(|start| start <= at) && tariff.end_date_time.is_none_or(|end| at < end);
         if !valid {
             continue;
         }

@@ -12,9 +12,9 @@ use emsp_domain::{
     RegularHours, TariffId,
 };
 use emsp_domain::{Currency, PriceComponent, Tariff, TariffDimension, TariffElement, TariffRestrictions};
-use rust_decimal::Decimal;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
 
 const SEED_POINTS: &str = include_str!("../data/seed-points.csv");
 
@@ -210,7 +210,10 @@ impl Dataset {
                 vec![component(TariffDimension::ParkingTime, price(600), 60)],
                 Some(TariffRestrictions { min_duration: Some(3_600), ..TariffRestrictions::default() }),
             );
-            let mut ac = vec![element(vec![component(TariffDimension::Energy, price(30 + i as i64), 1)], None), idle_fee.clone()];
+            let mut ac = vec![
+                element(vec![component(TariffDimension::Energy, price(30 + i as i64), 1)], None),
+                idle_fee.clone(),
+            ];
             if i % 2 == 0 {
                 let night = TariffRestrictions {
                     start_time: NaiveTime::from_hms_opt(22, 0, 0),

@@ -60,12 +60,7 @@ pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
 }
 
 /// Applies every change after `after_seq`; returns the new position.
-pub fn apply_pending(
-    store: &Store,
-    index: &SearchIndex,
-    mut after_seq: i64,
-    observer: &LiveFeed,
-) -> StoreResult<i64> {
+pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64, observer: &LiveFeed) -> StoreResult<i64> {
     loop {
         let changes = store.changes_since(after_seq, FEED_BATCH)?;
         let Some(last) = changes.last() else { return Ok(after_seq) };

@@ -123,10 +123,8 @@ pub async fn upgrade(
     let slot = Slot(sockets.clone());
     let (mut response, session, stream) = actix_ws::handle(&request, body)?;
     response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
-    let stream = stream
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_MESSAGE_BYTES);
+    let stream =
+        stream.max_frame_size(MAX_MESSAGE_BYTES).aggregate_continuations().max_continuation_size(MAX_MESSAGE_BYTES);
     let connection = Connection {
         schema: schema.into_inner(),
         accounts: accounts.into_inner(),
@@ -162,7 +160,7 @@ enum ClientMessage {
     },
     Subscribe {
         id: String,
-        payload: async_graphql::Request,
+        payload: Box<async_graphql::Request>,
     },
     Complete {
         id: String,
@@ -179,7 +177,10 @@ enum Init {
 enum Outgoing {
     Message(String),
     /// The subscription ended; `complete` says whether to send `complete` (not after `error`).
-    Finished { id: String, complete: bool },
+    Finished {
+        id: String,
+        complete: bool,
+    },
 }
 
 struct Connection {
@@ -342,7 +343,7 @@ impl Connection {
                     self.send(json!({ "id": id, "type": "error", "payload": payload })).await?;
                     return Ok(None);
                 }
-                let mut request = payload;
+                let mut request = *payload;
                 if let Some(claims) = &self.viewer {
                     request = request.data(Viewer(claims.clone()));
                 }

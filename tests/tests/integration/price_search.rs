@@ -106,7 +106,13 @@ async fn search(app: &TestApp, variables: Value) -> Value {
     let mut variables = variables;
     variables["sort"] = variables.get("sort").cloned().unwrap_or(json!("PRICE"));
     variables["first"] = variables.get("first").cloned().unwrap_or(json!(20));
-    let response = app.client.post(app.url("/graphql")).json(&json!({"query": SEARCH, "variables": variables})).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({"query": SEARCH, "variables": variables}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -169,7 +175,17 @@ async fn price_sort_and_max_price_with_real_tariffs() {
     let ids: Vec<String> = priced(&body).into_iter().map(|(id, _)| id).collect();
     assert_eq!(
         ids,
-        ["FR*DRV*DRV", "NL*MIL*MIL", "DE*IOY*IOY", "FR*GLY*GLY50", "FR*GLY*GLYMIX", "FR*ELC*ELC", "FR*SIG*SIG", "FR*XXX*UNPRICED", "NL*MIL*SWISS"]
+        [
+            "FR*DRV*DRV",
+            "NL*MIL*MIL",
+            "DE*IOY*IOY",
+            "FR*GLY*GLY50",
+            "FR*GLY*GLYMIX",
+            "FR*ELC*ELC",
+            "FR*SIG*SIG",
+            "FR*XXX*UNPRICED",
+            "NL*MIL*SWISS"
+        ]
     );
 
     // At most 7 EUR: four chargers, unpriced ones never pass.
@@ -234,7 +250,8 @@ async fn price_sort_and_max_price_with_real_tariffs() {
     app.db().store().remove_tariff("NL*MIL*NLMILT000005").unwrap();
     let started = Instant::now();
     loop {
-        let body = search(&app, json!({"basis": morning, "filter": {"maxPrice": {"amount": "7", "currency": "EUR"}}})).await;
+        let body =
+            search(&app, json!({"basis": morning, "filter": {"maxPrice": {"amount": "7", "currency": "EUR"}}})).await;
         if body["data"]["chargers"]["totalCount"] == 3 {
             break;
         }

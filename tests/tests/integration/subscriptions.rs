@@ -81,7 +81,8 @@ async fn a_status_pushed_by_the_cpo_reaches_the_subscriber() {
     })
     .await
     .unwrap();
-    let outcome = register_with_partner(&app.roaming(), "simulated CPO", &cpo.versions_url, &cpo.token_a).await.unwrap();
+    let outcome =
+        register_with_partner(&app.roaming(), "simulated CPO", &cpo.versions_url, &cpo.token_a).await.unwrap();
     pull_partner(&app.roaming(), &outcome.partner_id, &PullOptions { full: true, ..Default::default() }, &|_| {})
         .await
         .unwrap();
@@ -97,7 +98,8 @@ async fn a_status_pushed_by_the_cpo_reaches_the_subscriber() {
     // Signed in with the Authorization form of the payload.
     let token = sign_up(&app).await;
     let mut socket = connect(&app).await;
-    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})).await;
+    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}))
+        .await;
     assert_eq!(receive(&mut socket).await["type"], "connection_ack");
     send(&mut socket, json!({"type": "ping"})).await;
     assert_eq!(receive(&mut socket).await["type"], "pong");
@@ -118,12 +120,20 @@ async fn a_status_pushed_by_the_cpo_reaches_the_subscriber() {
     assert!(cpo.push_status(&location_id, &uid, wanted).await);
     let next = receive(&mut socket).await;
     assert_eq!(next["type"], "next", "{next}");
-    let evse = next["payload"]["data"]["chargerStatus"]["evses"].as_array().unwrap().iter().find(|e| e["uid"] == uid.as_str()).cloned();
+    let evse = next["payload"]["data"]["chargerStatus"]["evses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uid"] == uid.as_str())
+        .cloned();
     assert_eq!(evse.unwrap()["status"], wanted, "{next}");
 
     // A charger that does not exist: one `error` message for that subscription, no `complete`.
-    send(&mut socket, json!({"id": "s2", "type": "subscribe", "payload": {"query": STATUS, "variables": {"id": "NL*SIM*NOPE"}}}))
-        .await;
+    send(
+        &mut socket,
+        json!({"id": "s2", "type": "subscribe", "payload": {"query": STATUS, "variables": {"id": "NL*SIM*NOPE"}}}),
+    )
+    .await;
     let error = receive(&mut socket).await;
     assert_eq!((error["type"].as_str(), error["id"].as_str()), (Some("error"), Some("s2")), "{error}");
     assert_eq!(error["payload"][0]["extensions"]["code"], "NOT_FOUND");
@@ -143,9 +153,11 @@ async fn a_status_pushed_by_the_cpo_reaches_the_subscriber() {
 #[tokio::test]
 async fn authentication_and_protocol_errors_close_with_the_protocol_codes() {
     let Some(db) = TestApp::database(TestBackend::Sqlite) else { return };
-    let app =
-        TestApp::start_configured(db, &[("EMSP_WS_INIT_TIMEOUT_S", "1"), ("EMSP_WS_MAX_SUBSCRIPTIONS", "1"), ("EMSP_GRAPHIQL", "true")])
-            .await;
+    let app = TestApp::start_configured(
+        db,
+        &[("EMSP_WS_INIT_TIMEOUT_S", "1"), ("EMSP_WS_MAX_SUBSCRIPTIONS", "1"), ("EMSP_GRAPHIQL", "true")],
+    )
+    .await;
 
     // A token that does not verify: 4403.
     let mut socket = connect(&app).await;
