@@ -174,6 +174,9 @@ impl QueryRoot {
         }
         let filter = filter.unwrap_or_default();
         let filters = filter.filters()?;
+        let look_ahead = ctx.look_ahead();
+        let (wants_total, wants_facets) =
+            (look_ahead.field("totalCount").exists(), look_ahead.field("facets").exists());
         let query = SearchQuery {
             area,
             text,
@@ -182,7 +185,9 @@ impl QueryRoot {
             origin,
             page_size: usize::try_from(first).unwrap_or(20),
             cursor: after,
-            with_counts: true,
+            // Counting costs a pass over every match: only when the client asks.
+            with_counts: wants_total || wants_facets,
+            skip_facets: !wants_facets,
             ..SearchQuery::default()
         };
         let currency: Option<Arc<str>> = basis.as_ref().map(|b| Arc::from(b.currency.as_str()));

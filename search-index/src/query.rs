@@ -171,6 +171,9 @@ pub struct SearchQuery {
     pub cursor: Option<String>,
     /// Count all matches and facets (costs a pass over every match, not just one page).
     pub with_counts: bool,
+    /// With `with_counts`, count the matches but not the facets: cheaper, as the standard and
+    /// power filters can then rule candidates out before their record is read.
+    pub skip_facets: bool,
 }
 
 impl Default for SearchQuery {
@@ -187,6 +190,7 @@ impl Default for SearchQuery {
             page_size: DEFAULT_PAGE_SIZE,
             cursor: None,
             with_counts: false,
+            skip_facets: false,
         }
     }
 }

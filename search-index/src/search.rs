@@ -423,7 +423,7 @@ impl<'a> Plan<'a> {
     ) -> Result<Self, SearchError> {
         let region = compile_area(query.area.as_ref())?;
         let mut filters = CompiledFilters::compile(&query.filters, inner, now)?;
-        filters.counts_facets = query.with_counts;
+        filters.counts_facets = query.with_counts && !query.skip_facets;
         if let Some(origin) = &query.origin {
             check_point(origin, "origin")?;
         }
@@ -895,7 +895,8 @@ fn keep_nearest(matches: &mut Vec<Match<'_>>, k: usize) {
 /// Collects every match, with the total and facets when asked.
 fn all_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> (Vec<Match<'a>>, Option<usize>, Option<Facets>) {
     let mut counter = FacetCounter { standards: [0; 64], bands: [0; 4] };
-    let mut facets = plan.query.with_counts.then_some(&mut counter);
+    let with_facets = plan.query.with_counts && !plan.query.skip_facets;
+    let mut facets = with_facets.then_some(&mut counter);
     let mut all = Vec::new();
     for (slot, geo) in plan.candidates() {
         if let Some(found) = plan.evaluate(slot, geo, &mut facets) {
@@ -906,7 +907,7 @@ fn all_matches<'a>(plan: &Plan<'a>, after: Option<&Position>) -> (Vec<Match<'a>>
         keep_nearest(&mut all, k);
     }
     let total = plan.query.with_counts.then_some(all.len());
-    let facets = plan.query.with_counts.then(|| counter.finish());
+    let facets = with_facets.then(|| counter.finish());
     all.retain(|m| is_after(m, m.key, after));
     (all, total, facets)
 }

@@ -11,8 +11,10 @@ use emsp_domain::{
     EvseStatus, EvseUid, Facility, GeoPoint, Hours, Location, LocationId, ParkingType, PartyCode, PartyId, PowerType,
     RegularHours, TariffId,
 };
+use emsp_domain::{Currency, PriceComponent, Tariff, TariffDimension, TariffElement, TariffRestrictions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
 
 const SEED_POINTS: &str = include_str!("../data/seed-points.csv");
 
@@ -169,6 +171,92 @@ impl Dataset {
             true => &self.points[rng.random_range(0..self.points.len())],
             false => &self.points[self.european[rng.random_range(0..self.european.len())]],
         }
+    }
+
+    /// The tariffs the generated connectors name: `{PID}-AC` and `{PID}-DC` of every operator, in
+    /// the operator's currency, with the structures real feeds have (kWh prices with VAT, idle
+    /// fees after a grace period, cheaper nights, session fees, time fees after 45 minutes).
+    pub fn tariffs(&self) -> Vec<Tariff> {
+        let now: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+        let mut tariffs = Vec::new();
+        for (i, (country, party, _)) in OPERATORS.iter().enumerate() {
+            let currency = match *country {
+                "GB" => "GBP",
+                "NO" => "NOK",
+                "SE" => "SEK",
+                "PL" => "PLN",
+                "TR" => "TRY",
+                "US" => "USD",
+                _ => "EUR",
+            };
+            let scale = match currency {
+                "NOK" | "SEK" => 10,
+                "PLN" => 4,
+                "TRY" => 30,
+                _ => 1,
+            };
+            let price = |cents: i64| Decimal::new(cents * scale, 2);
+            let component = |dimension: TariffDimension, price: Decimal, step_size: u32| PriceComponent {
+                dimension,
+                price,
+                vat: (i % 5 != 4).then(|| Decimal::new(20, 0)),
+                step_size,
+            };
+            let element = |components: Vec<PriceComponent>, restrictions: Option<TariffRestrictions>| TariffElement {
+                price_components: components,
+                restrictions,
+            };
+            let idle_fee = element(
+                vec![component(TariffDimension::ParkingTime, price(600), 60)],
+                Some(TariffRestrictions { min_duration: Some(3_600), ..TariffRestrictions::default() }),
+            );
+            let mut ac = vec![
+                element(vec![component(TariffDimension::Energy, price(30 + i as i64), 1)], None),
+                idle_fee.clone(),
+            ];
+            if i % 2 == 0 {
+                let night = TariffRestrictions {
+                    start_time: NaiveTime::from_hms_opt(22, 0, 0),
+                    end_time: NaiveTime::from_hms_opt(7, 0, 0),
+                    ..TariffRestrictions::default()
+                };
+                ac.insert(0, element(vec![component(TariffDimension::Energy, price(22 + i as i64), 1)], Some(night)));
+            }
+            let mut dc = vec![element(vec![component(TariffDimension::Energy, price(45 + 2 * i as i64), 1_000)], None)];
+            if i % 3 == 0 {
+                dc.push(element(vec![component(TariffDimension::Flat, price(100), 1)], None));
+            }
+            if i % 3 == 1 {
+                let late = TariffRestrictions { min_duration: Some(2_700), ..TariffRestrictions::default() };
+                dc.push(element(vec![component(TariffDimension::Time, price(1_000), 60)], Some(late)));
+            }
+            for (kind, elements) in [("AC", ac), ("DC", dc)] {
+                let (Ok(party_id), Ok(id), Ok(currency)) = (
+                    PartyId::parse(&format!("{country}*{party}")),
+                    TariffId::new(format!("{party}-{kind}")),
+                    Currency::new(currency),
+                ) else {
+                    continue;
+                };
+                tariffs.push(Tariff {
+                    party: party_id,
+                    id,
+                    currency,
+                    tariff_type: None,
+                    tariff_alt_text: vec![],
+                    tariff_alt_url: None,
+                    min_price: None,
+                    max_price: None,
+                    elements,
+                    preauthorize_amount: None,
+                    start_date_time: None,
+                    end_date_time: None,
+                    energy_mix: None,
+                    last_updated: now,
+                });
+            }
+        }
+        tariffs
     }
 
     /// The locations, generated lazily, until `target_evses` EVSEs exist.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Either, HttpRequest, HttpResponse, web};
+use actix_web::{Either, HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use emsp_accounts::Accounts;
 use emsp_graphql::{EmspSchema, Viewer};
@@ -23,16 +24,19 @@ use crate::app::AppState;
 pub async fn execute(
     schema: web::Data<EmspSchema>,
     accounts: web::Data<Accounts>,
+    documents: web::Data<DocumentCache>,
     http: HttpRequest,
     request: GraphQLRequest,
 ) -> Either<GraphQLResponse, HttpResponse> {
     let mut request = request.into_inner();
-    match bearer(&http) {
+    documents.prepare(&mut request);
+    // The rate limit verified the token already, unless it is off.
+    let checked = http.extensions().get::<BearerCheck>().cloned();
+    match checked.or_else(|| check_bearer(&http, &accounts)) {
         None => {}
-        Some(token) => match accounts.verify(token) {
-            Ok(claims) => request = request.data(Viewer(claims)),
-            Err(error) => {
-                tracing::info!(%error, "refused an access token");
+        Some(check) => match check {
+            BearerCheck::Valid(claims) => request = request.data(Viewer(*claims)),
+            BearerCheck::Invalid => {
                 let body = serde_json::json!({
                     "errors": [{ "message": "invalid or expired access token: refresh it or sign in again", "extensions": { "code": "UNAUTHENTICATED" } }]
                 });
@@ -41,6 +45,25 @@ pub async fn execute(
         },
     }
     Either::Left(schema.execute(request).await.into())
+}
+
+/// A request's bearer token, verified once per request (by the rate limit, or by the handler).
+#[derive(Clone)]
+enum BearerCheck {
+    Valid(Box<emsp_accounts::Claims>),
+    Invalid,
+}
+
+/// `None` without a bearer token.
+fn check_bearer(http: &HttpRequest, accounts: &Accounts) -> Option<BearerCheck> {
+    let token = bearer(http)?;
+    Some(match accounts.verify(token) {
+        Ok(claims) => BearerCheck::Valid(Box::new(claims)),
+        Err(error) => {
+            tracing::info!(%error, "refused an access token");
+            BearerCheck::Invalid
+        }
+    })
 }
 
 fn bearer(http: &HttpRequest) -> Option<&str> {
@@ -93,6 +116,40 @@ pub async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
         .body(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+/// Parsed documents of the query texts seen most recently. Apps send a handful of query texts
+/// with different variables; parsing one (a PEG parser) costs more than copying its tree, so a
+/// repeated text skips the parser. Validation still runs on every request (it depends on the
+/// variables). Bounded: when full, it starts over.
+#[derive(Default)]
+pub struct DocumentCache {
+    documents: Mutex<HashMap<Box<str>, ExecutableDocument>>,
+}
+
+/// Texts longer than this are parsed every time (and never fill the cache).
+const MAX_CACHED_QUERY_BYTES: usize = 8 * 1024;
+const MAX_CACHED_QUERIES: usize = 512;
+
+impl DocumentCache {
+    /// Gives `request` its parsed document, from the cache or by parsing it (a text that does not
+    /// parse is left for the executor, which reports the error).
+    pub fn prepare(&self, request: &mut async_graphql::Request) {
+        if request.query.len() > MAX_CACHED_QUERY_BYTES {
+            return;
+        }
+        if let Some(document) = self.documents.lock().ok().and_then(|d| d.get(request.query.as_str()).cloned()) {
+            request.set_parsed_query(document);
+            return;
+        }
+        let Ok(document) = request.parsed_query().cloned() else { return };
+        if let Ok(mut documents) = self.documents.lock() {
+            if documents.len() >= MAX_CACHED_QUERIES {
+                documents.clear();
+            }
+            documents.insert(Box::from(request.query.as_str()), document);
+        }
+    }
+}
+
 /// Who a rate limit counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Client {
@@ -134,17 +191,21 @@ pub async fn rate_limit(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let limiter = req.app_data::<web::Data<RateLimiter>>().cloned();
     let accounts = req.app_data::<web::Data<Accounts>>().cloned();
-    if let (Some(state), Some(limiter)) = (state, limiter) {
+    if let (Some(state), Some(limiter)) = (state, limiter)
+        && state.config.api.rate_limit_per_minute > 0
+    {
         let limit = state.config.api.rate_limit_per_minute;
         // A signed-in user has a budget of its own wherever it comes from; anonymous clients
-        // share their address's.
-        let user = accounts.and_then(|accounts| bearer(req.request()).and_then(|t| accounts.verify(t).ok()));
-        let client = match user {
-            Some(claims) => Some(Client::User(claims.sub)),
-            None => req.peer_addr().map(|addr| Client::Address(addr.ip())),
+        // share their address's. The handler reuses this verification.
+        let check = accounts.and_then(|accounts| check_bearer(req.request(), &accounts));
+        let client = match &check {
+            Some(BearerCheck::Valid(claims)) => Some(Client::User(claims.sub.clone())),
+            _ => req.peer_addr().map(|addr| Client::Address(addr.ip())),
         };
+        if let Some(check) = check {
+            req.extensions_mut().insert(check);
+        }
         if let Some(client) = client
-            && limit > 0
             && !limiter.allow(client, limit)
         {
             let body = serde_json::json!({
@@ -160,6 +221,22 @@ pub async fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_queries_skip_the_parser() {
+        let cache = DocumentCache::default();
+        let text = "query($a: Int) { chargers(first: $a) { totalCount } }";
+        let mut first = async_graphql::Request::new(text);
+        cache.prepare(&mut first);
+        assert_eq!(cache.documents.lock().unwrap().len(), 1);
+        let mut second = async_graphql::Request::new(text);
+        cache.prepare(&mut second);
+        let (a, b) = (format!("{:?}", first.parsed_query().unwrap()), format!("{:?}", second.parsed_query().unwrap()));
+        assert_eq!(a, b);
+        let mut broken = async_graphql::Request::new("{ chargers(");
+        cache.prepare(&mut broken);
+        assert_eq!(cache.documents.lock().unwrap().len(), 1, "texts that do not parse are not kept");
+    }
 
     #[test]
     fn limits_per_client() {

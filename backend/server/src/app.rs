@@ -180,6 +180,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let payments_for_app = payments.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let sockets = web::Data::new(crate::ws::Sockets::new(&config.api));
+    let documents = web::Data::new(crate::api::DocumentCache::default());
     let metrics = Metrics::new(store.backend().as_str()).context("cannot register metrics")?;
     let state =
         web::Data::new(AppState { config: config.clone(), store: store.clone(), metrics, index: index.clone() });
@@ -193,6 +194,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             .app_data(limiter.clone())
             .app_data(sockets.clone())
             .app_data(payments_for_app.clone())
+            .app_data(documents.clone())
             .app_data(web::JsonConfig::default().limit(max_body))
             .app_data(web::PayloadConfig::new(max_body))
             .wrap(from_fn(metrics::observe))

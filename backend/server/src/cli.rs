@@ -367,6 +367,12 @@ struct ApiBenchArgs {
     /// Load the index and serve until Ctrl-C, without generating load.
     #[arg(long)]
     serve: bool,
+    /// Sort the near-me query by PRICE (20 kWh reference session) instead of distance.
+    #[arg(long)]
+    price: bool,
+    /// HTTP worker threads of the server (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -943,6 +949,8 @@ async fn bench_api(args: &ApiBenchArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         listen: args.listen.clone(),
         serve_only: args.serve,
+        price_sort: args.price,
+        workers: args.workers,
     };
     if let Some(report) = crate::bench_api::run(&options).await? {
         if args.json {

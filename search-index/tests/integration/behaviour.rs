@@ -406,6 +406,10 @@ fn facets_ignore_the_connector_filters_they_describe() {
     assert_eq!(count(ConnectorStandard::Iec62196T2Combo), Some(2));
     let bands: Vec<usize> = facets.power_bands.iter().map(|(_, n)| *n).collect();
     assert_eq!(bands, [1, 1, 1, 0]);
+    // Counting without facets finds the same matches, and no facets.
+    let counted = index.search(&SearchQuery { skip_facets: true, ..query }, None).unwrap();
+    assert_eq!((counted.total, counted.facets), (Some(2), None));
+    assert_eq!(counted.hits.len(), page.hits.len());
 }
 
 #[test]
