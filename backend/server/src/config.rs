@@ -61,6 +61,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub log: LogConfig,
     pub invoicing: InvoicingConfig,
+    pub payments: PaymentsConfig,
 }
 
 /// Fleet invoicing.
@@ -69,7 +70,6 @@ pub struct Config {
 pub struct InvoicingConfig {
     /// `invoicing.supplier` (file only): us, as invoices name us. Invoice runs refuse to start without it.
     pub supplier: Option<emsp_invoicing::Supplier>,
-    pub payments: PaymentsConfig,
 }
 
 /// Card payments (Stripe).
@@ -655,6 +655,9 @@ note = "Payable within 14 days."
         assert!(Config::load(None, &env(&[])).unwrap().invoicing.supplier.is_none());
         std::fs::remove_file(good).unwrap();
         std::fs::remove_file(bad).unwrap();
+    }
+
+    #[test]
     fn payment_secrets_come_from_the_environment_only() {
         let config = Config::load(
             None,

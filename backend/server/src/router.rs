@@ -26,8 +26,7 @@
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, versions};
 
-use crate::{api, health, invoice_downloads, ws};
-use crate::{api, health, payments};
+use crate::{api, health, invoice_downloads, payments, ws};
 
 pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     cfg.route("/health", web::get().to(health::health))
