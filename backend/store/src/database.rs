@@ -251,6 +251,8 @@ pub struct Store {
     url: DatabaseUrl,
     pub(crate) cipher: Option<TokenCipher>,
     changes: Arc<tokio::sync::Notify>,
+    /// Token changes committed by this process, for the push to CPOs (see [`Store::token_changes`]).
+    pub(crate) token_events: tokio::sync::broadcast::Sender<crate::tokens::TokenChange>,
 }
 
 /// Pool figures for metrics.
@@ -285,6 +287,7 @@ impl Store {
             url: options.url,
             cipher: options.cipher,
             changes: Arc::new(tokio::sync::Notify::new()),
+            token_events: tokio::sync::broadcast::channel(4096).0,
         })
     }
 

@@ -23,5 +23,6 @@ pub use error::{StoreError, StoreResult};
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};
 pub use tokens::{
-    AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenRecord, contract_key, new_contract_id, token_key,
+    AuditFilter, AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenChange, TokenFilter, TokenPushState,
+    TokenRecord, contract_key, new_contract_id, token_key,
 };
