@@ -9,6 +9,7 @@ mod error;
 pub mod hubclientinfo;
 pub mod pull;
 pub mod receivers;
+pub mod tokens;
 mod transport;
 pub mod versions;
 

@@ -13,8 +13,13 @@ use crate::transport::{OcpiRequest, Roaming};
 pub const SUPPORTED: [&str; 2] = ["2.2.1", "2.1.1"];
 
 /// Modules we implement with our role in them (OCPI 2.2.1 `InterfaceRole`).
-const MODULES: &[(&str, &str)] =
-    &[("credentials", "SENDER"), ("credentials", "RECEIVER"), ("locations", "RECEIVER"), ("tariffs", "RECEIVER")];
+const MODULES: &[(&str, &str)] = &[
+    ("credentials", "SENDER"),
+    ("credentials", "RECEIVER"),
+    ("locations", "RECEIVER"),
+    ("tariffs", "RECEIVER"),
+    ("tokens", "SENDER"),
+];
 
 #[derive(Debug, Serialize)]
 struct Version {

@@ -14,11 +14,13 @@
 //! | `GET/PUT/PATCH /ocpi/{version}/locations/{cc}/{pid}/{location_id}[/{evse_uid}[/{connector_id}]]` | OCPI: locations pushed by CPOs |
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
+//! | `GET /ocpi/{version}/tokens` | OCPI: our tokens, paginated (Sender) |
+//! | `POST /ocpi/{version}/tokens/{uid}/authorize` | OCPI: real-time authorization of a token |
 //!
 //! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
 
 use actix_web::web;
-use emsp_roaming::{credentials, hubclientinfo, receivers, versions};
+use emsp_roaming::{credentials, hubclientinfo, receivers, tokens, versions};
 
 use crate::{api, health};
 
@@ -68,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                         .route(web::get().to(hubclientinfo::get))
                         .route(web::put().to(hubclientinfo::put)),
                 )
+                .route("/{version}/tokens", web::get().to(tokens::list))
+                .route("/{version}/tokens/{uid}/authorize", web::post().to(tokens::authorize))
                 .service(
                     web::resource("/{version}/tariffs/{cc}/{pid}/{tariff_id}")
                         .route(web::get().to(receivers::get_tariff))

@@ -325,6 +325,12 @@ impl Store {
         load_one(&mut conn, &token_key(party, uid))
     }
 
+    /// The token with this key (`CC*PID*UID`, any case).
+    pub fn get_token_by_key(&self, key: &str) -> StoreResult<Option<TokenRecord>> {
+        let mut conn = self.conn()?;
+        load_one(&mut conn, &key.to_ascii_uppercase())
+    }
+
     /// Every token of a driver, oldest first.
     pub fn tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<TokenRecord>> {
         let mut conn = self.conn()?;
@@ -687,6 +693,31 @@ impl Store {
             .load(&mut *conn)?;
         let records = rows.into_iter().map(TokenRow::into_record).collect::<StoreResult<Vec<_>>>()?;
         Ok((records, total))
+    }
+
+    /// Like [`Store::tokens_page`], but continuing after the token `(last_updated, key)` instead
+    /// of at an offset: a token changed while a CPO pages moves to the end of the order and comes
+    /// again, and no other token is skipped (with offsets, every later token would shift by one).
+    pub fn tokens_after(
+        &self,
+        date_from: Option<DateTime<Utc>>,
+        date_to: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let mut conn = self.conn()?;
+        let mut query = window(date_from, date_to);
+        if let Some((at, key)) = after {
+            let at = at.naive_utc();
+            let key = key.to_ascii_uppercase();
+            query = query.filter(tokens::last_updated.gt(at).or(tokens::last_updated.eq(at).and(tokens::key.gt(key))));
+        }
+        let rows: Vec<TokenRow> = query
+            .order((tokens::last_updated.asc(), tokens::key.asc()))
+            .limit(limit.max(0))
+            .select(TokenRow::as_select())
+            .load(&mut *conn)?;
+        rows.into_iter().map(TokenRow::into_record).collect()
     }
 
     /// Changes one token (by key `CC*PID*UID`, any case) in a write transaction: `change` edits a
