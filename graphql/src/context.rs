@@ -14,6 +14,15 @@ pub struct ApiContext {
     pub accounts: Accounts,
     /// Whether searching chargers needs a signed-in user.
     pub anonymous_search: bool,
+    /// Who issues our tokens: our party (`EMSP_PARTY`) and company name (`EMSP_BUSINESS_NAME`).
+    pub issuer: TokenIssuer,
+}
+
+/// The issuer of the tokens we create (the party of their eMAIDs, the name printed on cards).
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    pub party: emsp_domain::PartyId,
+    pub name: String,
 }
 
 /// Who sent a request: the claims of a verified access token, added to the request's data by the

@@ -12,7 +12,8 @@ mod mutation;
 mod pricing;
 mod query;
 mod schema;
+mod tokens;
 
-pub use context::{ApiContext, Viewer};
+pub use context::{ApiContext, TokenIssuer, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};

@@ -156,6 +156,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
             store: store.clone(),
             accounts: accounts.clone(),
             anonymous_search: config.api.anonymous_search,
+            issuer: emsp_graphql::TokenIssuer {
+                party: roaming.config.party.clone(),
+                name: roaming.config.business_name.clone(),
+            },
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
