@@ -24,7 +24,6 @@
 //! and clears the mark. A partner we never pushed to gets every token on its first cycle.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode as HttpStatus;
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -435,13 +434,9 @@ fn url_segment(value: &str) -> String {
     out
 }
 
-/// How long the worker trusts its list of receivers.
-const RECEIVERS_TTL: Duration = Duration::from_secs(5);
-
 /// Pushes every token change of this process to every receiving partner until `shutdown`.
 pub async fn push_worker(roaming: &Roaming, mut shutdown: watch::Receiver<bool>) {
     let mut changes = roaming.store.token_changes();
-    let mut cached: Option<(Instant, Vec<Receiver>)> = None;
     let mut last_seen = Utc::now();
     loop {
         let change = tokio::select! {
@@ -471,10 +466,10 @@ pub async fn push_worker(roaming: &Roaming, mut shutdown: watch::Receiver<bool>)
         };
         let store = roaming.store.clone();
         let key = change.key.clone();
-        let refresh = cached.as_ref().is_none_or(|(at, _)| at.elapsed() > RECEIVERS_TTL);
+        // Read afresh for every change: a partner that registered a moment ago gets it too.
         let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let token = store.get_token_by_key(&key)?;
-            let list = if refresh { Some(receivers(&store)?) } else { None };
+            let list = receivers(&store)?;
             let paused: HashMap<String, bool> = store
                 .token_push_states()?
                 .into_iter()
@@ -490,13 +485,10 @@ pub async fn push_worker(roaming: &Roaming, mut shutdown: watch::Receiver<bool>)
                 continue;
             }
         };
-        if let Some(list) = list {
-            cached = Some((Instant::now(), list));
-        }
         let Some(token) = token else { continue };
         last_seen = last_seen.max(token.token.last_updated);
         let validity_only = matches!(change.action.as_str(), "BLOCK" | "UNBLOCK");
-        for receiver in cached.as_ref().map(|(_, list)| list.as_slice()).unwrap_or_default() {
+        for receiver in &list {
             if paused.get(&receiver.partner.id).copied().unwrap_or(false) {
                 // Marked for a re-push: its next cycle sends this change too, in order.
                 continue;

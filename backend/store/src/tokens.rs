@@ -287,6 +287,12 @@ impl Store {
     /// is a [`StoreError::Conflict`], as is a second APP_USER token for one driver.
     pub fn insert_token(&self, record: &TokenRecord, action: &str, actor: &str) -> StoreResult<TokenRecord> {
         record.token.validate()?;
+        // Both backends keep microseconds (and paging cursors carry them): store what we return.
+        let mut record = record.clone();
+        record.token.last_updated = record.token.last_updated.trunc_subsecs(6);
+        record.token.expires_at = record.token.expires_at.map(|at| at.trunc_subsecs(6));
+        record.created_at = record.created_at.trunc_subsecs(6);
+        let record = &record;
         let row = TokenRow::from_record(record)?;
         let now = Utc::now().naive_utc();
         let result = self.write(|conn| {

@@ -9,3 +9,4 @@ mod ocpi_receivers;
 mod ocpi_registration;
 mod ocpi_sim;
 mod search_feed;
+mod tokens;
