@@ -14,7 +14,7 @@ use emsp_domain::{AllowedType, Emaid, PartyId, Token, TokenType, TokenUid, White
 use rand::Rng;
 
 use crate::database::write_transaction;
-use crate::database::{DbConnection, Store};
+use crate::database::{DbConnection, Store, per_backend};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{token_audit, token_authorizations, token_push_state, tokens, users};
 
@@ -309,6 +309,45 @@ impl Store {
                 Err(StoreError::Conflict(format!("token {} already exists", record.token.uid)))
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// Stores many new tokens in one transaction, with their audit rows (bulk loads and
+    /// benchmarks; an existing key fails the whole batch with [`StoreError::Conflict`]).
+    pub fn insert_tokens(&self, records: &[TokenRecord], action: &str, actor: &str) -> StoreResult<usize> {
+        let mut rows = Vec::with_capacity(records.len());
+        let mut audits = Vec::with_capacity(records.len());
+        let now = Utc::now().naive_utc();
+        for record in records {
+            record.token.validate()?;
+            let mut record = record.clone();
+            record.token.last_updated = record.token.last_updated.trunc_subsecs(6);
+            record.created_at = record.created_at.trunc_subsecs(6);
+            let row = TokenRow::from_record(&record)?;
+            audits.push((
+                token_audit::token_key.eq(row.key.clone()),
+                token_audit::action.eq(action.to_owned()),
+                token_audit::actor.eq(actor.to_owned()),
+                token_audit::before.eq(None::<String>),
+                token_audit::after.eq(Some(token_json(&record)?)),
+                token_audit::created_at.eq(now),
+            ));
+            rows.push(row);
+        }
+        let result = self.write(|conn| {
+            for chunk in rows.chunks(500) {
+                per_backend!(conn, |c| diesel::insert_into(tokens::table).values(chunk).execute(c))?;
+            }
+            for chunk in audits.chunks(500) {
+                per_backend!(conn, |c| diesel::insert_into(token_audit::table).values(chunk).execute(c))?;
+            }
+            Ok(rows.len())
+        });
+        match result {
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::Conflict("a token of the batch already exists".into()))
+            }
+            other => other,
         }
     }
 
