@@ -56,6 +56,9 @@ store_test_suite!(
     the_app_token_is_issued_once_with_an_emaid,
     concurrent_first_requests_issue_one_app_token,
     authorizations_are_found_by_their_reference,
+    tokens_are_searched_paged_and_changed_with_an_audit_trail,
+    token_push_marks_keep_the_oldest_change_until_a_clean_repush,
+    bulk_inserts_are_one_batch,
 );
 
 #[test]
