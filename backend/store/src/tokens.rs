@@ -516,6 +516,9 @@ impl Store {
     }
 }
 
+/// A `token_push_state` row: partner, repush_from, last_push_at, last_error, last_error_at.
+type PushStateRow = (String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<String>, Option<NaiveDateTime>);
+
 #[derive(Queryable)]
 struct AuditRow {
     seq: i64,
@@ -943,17 +946,16 @@ impl Store {
     /// The token push state of every partner that has one.
     pub fn token_push_states(&self) -> StoreResult<Vec<TokenPushState>> {
         let mut conn = self.conn()?;
-        let rows: Vec<(String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<String>, Option<NaiveDateTime>)> =
-            token_push_state::table
-                .order(token_push_state::partner_id.asc())
-                .select((
-                    token_push_state::partner_id,
-                    token_push_state::repush_from,
-                    token_push_state::last_push_at,
-                    token_push_state::last_error,
-                    token_push_state::last_error_at,
-                ))
-                .load(&mut *conn)?;
+        let rows: Vec<PushStateRow> = token_push_state::table
+            .order(token_push_state::partner_id.asc())
+            .select((
+                token_push_state::partner_id,
+                token_push_state::repush_from,
+                token_push_state::last_push_at,
+                token_push_state::last_error,
+                token_push_state::last_error_at,
+            ))
+            .load(&mut *conn)?;
         Ok(rows
             .into_iter()
             .map(|(partner_id, repush_from, last_push_at, last_error, last_error_at)| TokenPushState {
