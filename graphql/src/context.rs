@@ -25,6 +25,15 @@ pub struct ApiContext {
     pub charging: Option<crate::charging::ChargingApi>,
     /// ISO 4217 code searches price in when they name no currency.
     pub default_currency: String,
+    /// Who issues our tokens: our party (`EMSP_PARTY`) and company name (`EMSP_BUSINESS_NAME`).
+    pub issuer: TokenIssuer,
+}
+
+/// The issuer of the tokens we create (the party of their eMAIDs, the name printed on cards).
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    pub party: emsp_domain::PartyId,
+    pub name: String,
 }
 
 /// Who sent a request: the claims of a verified access token, added to the request's data by the

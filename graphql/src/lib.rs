@@ -17,9 +17,10 @@ mod query;
 mod schema;
 mod subscription;
 mod tariff_book;
+mod tokens;
 
 pub use charging::{BusUpdates, ChargingApi, SessionUpdates, StoreUpdates};
-pub use context::{ApiContext, Viewer};
+pub use context::{ApiContext, TokenIssuer, Viewer};
 pub use errors::ApiCode;
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};
 pub use subscription::publish_charger_status;

@@ -92,6 +92,30 @@ fn band_name(band: emsp_search_index::PowerBand) -> &'static str {
 
 #[Object]
 impl QueryRoot {
+    /// Our tokens, newest change first (operations staff only).
+    #[graphql(guard = "RoleGuard(emsp_accounts::Role::Ops)")]
+    async fn tokens(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<crate::tokens::TokenSearch>,
+        offset: Option<i32>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<crate::tokens::TokenPage> {
+        crate::tokens::search(ctx, search, offset, first).await
+    }
+
+    /// Who changed which token, when, from what to what; newest first (operations staff only).
+    #[graphql(guard = "RoleGuard(emsp_accounts::Role::Ops)")]
+    async fn token_audit(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<crate::tokens::TokenAuditSearch>,
+        offset: Option<i32>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<crate::tokens::TokenAuditPage> {
+        crate::tokens::audit(ctx, search, offset, first).await
+    }
+
     /// Roaming partners and how their connections are doing (operations staff only).
     #[graphql(guard = "RoleGuard(emsp_accounts::Role::Ops)")]
     async fn partners(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoamingPartner>> {

@@ -11,6 +11,7 @@ pub mod hubclientinfo;
 pub mod pull;
 pub mod receivers;
 pub mod sessions;
+pub mod tokens;
 mod transport;
 pub mod versions;
 

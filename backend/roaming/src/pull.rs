@@ -321,6 +321,8 @@ pub async fn pull_all(roaming: &Roaming) {
             tracing::warn!(partner = %partner.id, %error, "pull failed; retried next cycle");
         }
     }
+    // Tokens whose push failed since the last cycle (and every token, to a new partner).
+    crate::tokens::repush(roaming).await;
 }
 
 /// Pulls every partner every `interval` (with up to 10 % jitter so replicas and partners do not

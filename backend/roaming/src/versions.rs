@@ -16,11 +16,12 @@ pub const SUPPORTED: [&str; 2] = ["2.2.1", "2.1.1"];
 const MODULES: &[(&str, &str)] = &[
     ("cdrs", "RECEIVER"),
     ("commands", "SENDER"),
-    ("credentials", "SENDER"),
     ("credentials", "RECEIVER"),
+    ("credentials", "SENDER"),
     ("locations", "RECEIVER"),
     ("sessions", "RECEIVER"),
     ("tariffs", "RECEIVER"),
+    ("tokens", "SENDER"),
 ];
 
 #[derive(Debug, Serialize)]

@@ -172,6 +172,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
                 updates: Arc::new(emsp_graphql::BusUpdates(live.events.clone())),
             }),
             default_currency: config.api.default_currency.clone(),
+            issuer: emsp_graphql::TokenIssuer {
+                party: roaming.config.party.clone(),
+                name: roaming.config.business_name.clone(),
+            },
         },
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
@@ -218,6 +222,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     // The index loads while the server already answers: `/ready` says 503 until it is done.
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(crate::api::account_upkeep(accounts.clone(), shutdown_rx.clone()));
+    {
+        let (pushes, stop) = (roaming.clone(), shutdown_rx.clone());
+        tokio::spawn(async move { emsp_roaming::tokens::push_worker(&pushes, stop).await });
+    }
     if config.ocpi.pull_interval_s > 0 {
         let (pulls, stop) = (roaming.clone(), shutdown_rx.clone());
         let interval = Duration::from_secs(config.ocpi.pull_interval_s);

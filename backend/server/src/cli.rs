@@ -349,6 +349,31 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// OCPI real-time token authorization under load over HTTP (`POST .../tokens/{uid}/authorize`),
+    /// on PostgreSQL with `--database-url` (else a temporary SQLite file).
+    Authorize(AuthorizeBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AuthorizeBenchArgs {
+    /// Tokens in the database (5 % of them blocked).
+    #[arg(long, default_value_t = 100_000)]
+    tokens: usize,
+    /// Run on this PostgreSQL (a schema of its own, dropped afterwards) instead of a temporary SQLite file.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    database_url: Option<String>,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Database connections of the server.
+    #[arg(long, default_value_t = 16)]
+    pool_size: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -470,6 +495,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { what: BenchCommand::Authorize(args) } => runtime.block_on(bench_authorize(&args)),
         Command::Partner { what } => runtime.block_on(partner(config, what)),
         Command::User { what: UserCommand::Create { email, role, name } } => {
             runtime.block_on(create_user(config, &email, &role, name.as_deref()))
@@ -958,6 +984,23 @@ async fn bench_api(args: &ApiBenchArgs) -> anyhow::Result<()> {
         } else {
             println!("{}", report.to_table());
         }
+    }
+    Ok(())
+}
+
+async fn bench_authorize(args: &AuthorizeBenchArgs) -> anyhow::Result<()> {
+    let options = crate::bench_authorize::AuthorizeBenchOptions {
+        tokens: args.tokens,
+        database_url: args.database_url.clone(),
+        duration: std::time::Duration::from_secs(args.duration.max(1)),
+        concurrency: args.concurrency.max(1),
+        pool_size: args.pool_size.max(1),
+    };
+    let report = crate::bench_authorize::run(&options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.to_table());
     }
     Ok(())
 }

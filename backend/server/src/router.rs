@@ -20,11 +20,13 @@
 //! | `GET/PUT/PATCH /ocpi/{version}/sessions/{cc}/{pid}/{session_id}` | OCPI: sessions pushed by CPOs |
 //! | `POST /ocpi/{version}/cdrs`, `GET /ocpi/{version}/cdrs/{cc}/{pid}/{cdr_id}` | OCPI: CDRs (the GET is the POST's `Location`) |
 //! | `POST /webhooks/stripe` | Stripe events (signature verified, each applied once) |
+//! | `GET /ocpi/{version}/tokens` | OCPI: our tokens, paginated (Sender) |
+//! | `POST /ocpi/{version}/tokens/{uid}/authorize` | OCPI: real-time authorization of a token |
 //!
 //! Later issues add here: the other OCPI modules.
 
 use actix_web::web;
-use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, versions};
+use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, tokens, versions};
 
 use crate::{api, health, invoice_downloads, payments, ws};
 
@@ -86,6 +88,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 )
                 .route("/{version}/cdrs", web::post().to(sessions::post_cdr))
                 .route("/{version}/cdrs/{cc}/{pid}/{cdr_id}", web::get().to(sessions::get_cdr))
+                .route("/{version}/tokens", web::get().to(tokens::list))
+                .route("/{version}/tokens/{uid}/authorize", web::post().to(tokens::authorize))
                 .service(
                     web::resource("/{version}/tariffs/{cc}/{pid}/{tariff_id}")
                         .route(web::get().to(receivers::get_tariff))

@@ -252,6 +252,8 @@ pub struct Store {
     pub(crate) cipher: Option<TokenCipher>,
     changes: Arc<tokio::sync::Notify>,
     pub(crate) charging_updates: tokio::sync::broadcast::Sender<crate::charging::ChargingUpdate>,
+    /// Token changes committed by this process, for the push to CPOs (see [`Store::token_changes`]).
+    pub(crate) token_events: tokio::sync::broadcast::Sender<crate::tokens::TokenChange>,
 }
 
 /// Pool figures for metrics.
@@ -287,6 +289,7 @@ impl Store {
             cipher: options.cipher,
             changes: Arc::new(tokio::sync::Notify::new()),
             charging_updates: tokio::sync::broadcast::channel(1024).0,
+            token_events: tokio::sync::broadcast::channel(4096).0,
         })
     }
 

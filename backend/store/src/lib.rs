@@ -31,6 +31,7 @@ pub use invoices::{FleetMember, FleetRecord, FleetRole, InvoiceRecord, RunMode, 
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};
 pub use tokens::{
-    AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenRecord, contract_key, new_contract_id, token_key,
+    AuditFilter, AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenChange, TokenFilter, TokenPushState,
+    TokenRecord, contract_key, new_contract_id, token_key,
 };
 pub use payments::{NewWebhookEvent, PaymentAction, PaymentChange, PaymentLookup, PaymentRecord, WebhookApplied};

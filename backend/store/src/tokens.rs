@@ -13,9 +13,10 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use emsp_domain::{AllowedType, Emaid, PartyId, Token, TokenType, TokenUid, WhitelistType};
 use rand::Rng;
 
-use crate::database::{DbConnection, Store};
+use crate::database::write_transaction;
+use crate::database::{DbConnection, Store, per_backend};
 use crate::error::{StoreError, StoreResult};
-use crate::schema::{token_audit, token_authorizations, tokens};
+use crate::schema::{token_audit, token_authorizations, token_push_state, tokens, users};
 
 /// A token as stored: the OCPI token plus whom it belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,16 @@ pub fn contract_key(contract_id: &str) -> String {
         .filter(|c| *c != '-' && *c != '*' && !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase()
+}
+
+/// A token change committed by this process, announced to [`Store::token_changes`] subscribers
+/// (the push to CPOs) after the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenChange {
+    /// The key `CC*PID*UID`.
+    pub key: String,
+    /// The audited action (`ISSUE`, `BLOCK`, ...).
+    pub action: String,
 }
 
 /// One change to a token, as the audit log keeps it.
@@ -261,10 +272,27 @@ fn load_one(conn: &mut DbConnection, key: &str) -> StoreResult<Option<TokenRecor
 }
 
 impl Store {
+    /// Token changes committed by this process from now on. A subscriber that falls more than
+    /// 4,096 changes behind gets `Lagged` and must catch up from the store.
+    pub fn token_changes(&self) -> tokio::sync::broadcast::Receiver<TokenChange> {
+        self.token_events.subscribe()
+    }
+
+    fn announce(&self, key: &str, action: &str) {
+        // No subscriber (no push configured, tests) is fine.
+        let _ = self.token_events.send(TokenChange { key: key.to_owned(), action: action.to_owned() });
+    }
+
     /// Stores a new token and its audit row; a token with the same party and uid (in any case)
     /// is a [`StoreError::Conflict`], as is a second APP_USER token for one driver.
     pub fn insert_token(&self, record: &TokenRecord, action: &str, actor: &str) -> StoreResult<TokenRecord> {
         record.token.validate()?;
+        // Both backends keep microseconds (and paging cursors carry them): store what we return.
+        let mut record = record.clone();
+        record.token.last_updated = record.token.last_updated.trunc_subsecs(6);
+        record.token.expires_at = record.token.expires_at.map(|at| at.trunc_subsecs(6));
+        record.created_at = record.created_at.trunc_subsecs(6);
+        let record = &record;
         let row = TokenRow::from_record(record)?;
         let now = Utc::now().naive_utc();
         let result = self.write(|conn| {
@@ -273,11 +301,53 @@ impl Store {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(record.clone()),
+            Ok(()) => {
+                self.announce(&row.key, action);
+                Ok(record.clone())
+            }
             Err(error) if is_unique_violation(&error) => {
                 Err(StoreError::Conflict(format!("token {} already exists", record.token.uid)))
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// Stores many new tokens in one transaction, with their audit rows (bulk loads and
+    /// benchmarks; an existing key fails the whole batch with [`StoreError::Conflict`]).
+    pub fn insert_tokens(&self, records: &[TokenRecord], action: &str, actor: &str) -> StoreResult<usize> {
+        let mut rows = Vec::with_capacity(records.len());
+        let mut audits = Vec::with_capacity(records.len());
+        let now = Utc::now().naive_utc();
+        for record in records {
+            record.token.validate()?;
+            let mut record = record.clone();
+            record.token.last_updated = record.token.last_updated.trunc_subsecs(6);
+            record.created_at = record.created_at.trunc_subsecs(6);
+            let row = TokenRow::from_record(&record)?;
+            audits.push((
+                token_audit::token_key.eq(row.key.clone()),
+                token_audit::action.eq(action.to_owned()),
+                token_audit::actor.eq(actor.to_owned()),
+                token_audit::before.eq(None::<String>),
+                token_audit::after.eq(Some(token_json(&record)?)),
+                token_audit::created_at.eq(now),
+            ));
+            rows.push(row);
+        }
+        let result = self.write(|conn| {
+            for chunk in rows.chunks(500) {
+                per_backend!(conn, |c| diesel::insert_into(tokens::table).values(chunk).execute(c))?;
+            }
+            for chunk in audits.chunks(500) {
+                per_backend!(conn, |c| diesel::insert_into(token_audit::table).values(chunk).execute(c))?;
+            }
+            Ok(rows.len())
+        });
+        match result {
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::Conflict("a token of the batch already exists".into()))
+            }
+            other => other,
         }
     }
 
@@ -300,6 +370,12 @@ impl Store {
         load_one(&mut conn, &token_key(party, uid))
     }
 
+    /// The token with this key (`CC*PID*UID`, any case).
+    pub fn get_token_by_key(&self, key: &str) -> StoreResult<Option<TokenRecord>> {
+        let mut conn = self.conn()?;
+        load_one(&mut conn, &key.to_ascii_uppercase())
+    }
+
     /// Every token of a driver, oldest first.
     pub fn tokens_of_user(&self, user_id: &str) -> StoreResult<Vec<TokenRecord>> {
         let mut conn = self.conn()?;
@@ -312,7 +388,7 @@ impl Store {
     }
 
     /// The driver's APP_USER token, created on the first call (uid a UUID, contract id a fresh
-    /// eMAID of `issuer`, whitelist ALLOWED) and the same one on every later call. Safe under
+    /// eMAID of `issuer`, whitelist NEVER) and the same one on every later call. Safe under
     /// concurrent calls for one driver: the unique index lets one insert win, the others read it.
     /// An unknown user is [`StoreError::NotFound`].
     pub fn ensure_app_token(&self, user_id: &str, issuer: &PartyId, issuer_name: &str) -> StoreResult<TokenRecord> {
@@ -334,7 +410,9 @@ impl Store {
                 issuer: issuer_name.to_owned(),
                 group_id: None,
                 valid: true,
-                whitelist: WhitelistType::Allowed,
+                // OCPI recommends NEVER for app tokens: they start sessions from the app, so a
+                // CPO gains nothing from whitelisting them and must ask us in real time.
+                whitelist: WhitelistType::Never,
                 language: None,
                 default_profile_type: None,
                 energy_contract: None,
@@ -438,6 +516,9 @@ impl Store {
     }
 }
 
+/// A `token_push_state` row: partner, repush_from, last_push_at, last_error, last_error_at.
+type PushStateRow = (String, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<String>, Option<NaiveDateTime>);
+
 #[derive(Queryable)]
 struct AuditRow {
     seq: i64,
@@ -523,5 +604,367 @@ impl AuthorizationRow {
             evse_uids,
             created_at: self.created_at.and_utc(),
         })
+    }
+}
+
+/// What ops search tokens by; every given field must match.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// The uid, in any case; a trailing `*` matches a prefix.
+    pub uid: Option<String>,
+    /// The contract id, in any case, with or without separators; a trailing `*` matches a prefix.
+    pub contract_id: Option<String>,
+    pub user_id: Option<String>,
+    pub fleet_id: Option<String>,
+    pub token_type: Option<TokenType>,
+    pub valid: Option<bool>,
+}
+
+/// What the audit log is searched by.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// The token key `CC*PID*UID` (any case).
+    pub token_key: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The state of token pushes to one partner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenPushState {
+    pub partner_id: String,
+    /// Tokens changed at or after this instant still have to reach the partner.
+    pub repush_from: Option<DateTime<Utc>>,
+    pub last_push_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// A `LIKE` pattern for a value with an optional trailing `*`, `%` and `_` escaped.
+fn like_pattern(value: &str) -> (String, bool) {
+    let (value, prefix) = match value.strip_suffix('*') {
+        Some(stripped) => (stripped, true),
+        None => (value, false),
+    };
+    let escaped: String = value
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            other => vec![other],
+        })
+        .collect();
+    (escaped, prefix)
+}
+
+type BoxedTokens<'a> = tokens::BoxedQuery<'a, crate::database::MultiBackend>;
+
+fn filtered(filter: &TokenFilter) -> BoxedTokens<'static> {
+    let mut query = tokens::table.into_boxed();
+    if let Some(uid) = &filter.uid {
+        let (pattern, prefix) = like_pattern(&uid.trim().to_ascii_uppercase());
+        query = if prefix {
+            query.filter(tokens::uid_key.like(format!("{pattern}%")).escape('\\'))
+        } else {
+            query.filter(tokens::uid_key.eq(uid.trim().to_ascii_uppercase()))
+        };
+    }
+    if let Some(contract) = &filter.contract_id {
+        let key = contract_key(contract.trim().trim_end_matches('*'));
+        query = if contract.trim().ends_with('*') {
+            let (pattern, _) = like_pattern(&key);
+            query.filter(tokens::contract_key.like(format!("{pattern}%")).escape('\\'))
+        } else {
+            query.filter(tokens::contract_key.eq(key))
+        };
+    }
+    if let Some(user_id) = &filter.user_id {
+        query = query.filter(tokens::user_id.eq(user_id.clone()));
+    }
+    if let Some(fleet_id) = &filter.fleet_id {
+        query = query.filter(tokens::fleet_id.eq(fleet_id.clone()));
+    }
+    if let Some(token_type) = &filter.token_type {
+        query = query.filter(tokens::token_type.eq(token_type.as_str().to_owned()));
+    }
+    if let Some(valid) = filter.valid {
+        query = query.filter(tokens::valid.eq(valid));
+    }
+    query
+}
+
+fn window(date_from: Option<DateTime<Utc>>, date_to: Option<DateTime<Utc>>) -> BoxedTokens<'static> {
+    let mut query = tokens::table.into_boxed();
+    if let Some(from) = date_from {
+        query = query.filter(tokens::last_updated.ge(from.naive_utc()));
+    }
+    if let Some(to) = date_to {
+        query = query.filter(tokens::last_updated.lt(to.naive_utc()));
+    }
+    query
+}
+
+impl Store {
+    /// Tokens matching `filter`, newest change first, and how many match in all.
+    pub fn search_tokens(&self, filter: &TokenFilter, offset: i64, limit: i64) -> StoreResult<(Vec<TokenRecord>, i64)> {
+        let mut conn = self.conn()?;
+        let total: i64 = filtered(filter).count().get_result(&mut *conn)?;
+        let rows: Vec<TokenRow> = filtered(filter)
+            .order((tokens::last_updated.desc(), tokens::key.asc()))
+            .offset(offset.max(0))
+            .limit(limit.max(0))
+            .select(TokenRow::as_select())
+            .load(&mut *conn)?;
+        let records = rows.into_iter().map(TokenRow::into_record).collect::<StoreResult<Vec<_>>>()?;
+        Ok((records, total))
+    }
+
+    /// One page of the tokens whose `last_updated` lies in `[date_from, date_to)`, in the stable
+    /// order (`last_updated`, key) OCPI pagination needs, and how many lie in the window.
+    pub fn tokens_page(
+        &self,
+        date_from: Option<DateTime<Utc>>,
+        date_to: Option<DateTime<Utc>>,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<TokenRecord>, i64)> {
+        let mut conn = self.conn()?;
+        let total: i64 = window(date_from, date_to).count().get_result(&mut *conn)?;
+        let rows: Vec<TokenRow> = window(date_from, date_to)
+            .order((tokens::last_updated.asc(), tokens::key.asc()))
+            .offset(offset.max(0))
+            .limit(limit.max(0))
+            .select(TokenRow::as_select())
+            .load(&mut *conn)?;
+        let records = rows.into_iter().map(TokenRow::into_record).collect::<StoreResult<Vec<_>>>()?;
+        Ok((records, total))
+    }
+
+    /// Like [`Store::tokens_page`], but continuing after the token `(last_updated, key)` instead
+    /// of at an offset: a token changed while a CPO pages moves to the end of the order and comes
+    /// again, and no other token is skipped (with offsets, every later token would shift by one).
+    pub fn tokens_after(
+        &self,
+        date_from: Option<DateTime<Utc>>,
+        date_to: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let mut conn = self.conn()?;
+        let mut query = window(date_from, date_to);
+        if let Some((at, key)) = after {
+            let at = at.naive_utc();
+            let key = key.to_ascii_uppercase();
+            query = query.filter(tokens::last_updated.gt(at).or(tokens::last_updated.eq(at).and(tokens::key.gt(key))));
+        }
+        let rows: Vec<TokenRow> = query
+            .order((tokens::last_updated.asc(), tokens::key.asc()))
+            .limit(limit.max(0))
+            .select(TokenRow::as_select())
+            .load(&mut *conn)?;
+        rows.into_iter().map(TokenRow::into_record).collect()
+    }
+
+    /// Changes one token (by key `CC*PID*UID`, any case) in a write transaction: `change` edits a
+    /// copy of the stored record, which is validated, stamped with a new `last_updated` and written
+    /// with an audit row. Returns the record before and after; `None` when there is no such token.
+    /// A change that alters nothing is not written and not audited (`before == after`).
+    pub fn update_token(
+        &self,
+        key: &str,
+        action: &str,
+        actor: &str,
+        change: impl FnOnce(&mut TokenRecord) -> StoreResult<()>,
+    ) -> StoreResult<Option<(TokenRecord, TokenRecord)>> {
+        let key = key.to_ascii_uppercase();
+        let now = now_micros();
+        let result = self.write(|conn| {
+            let Some(before) = load_one(conn, &key)? else { return Ok(None) };
+            let mut after = before.clone();
+            change(&mut after)?;
+            if after == before {
+                return Ok(Some((before, after)));
+            }
+            after.token.last_updated = now.max(before.token.last_updated + chrono::Duration::microseconds(1));
+            after.token.validate()?;
+            let row = TokenRow::from_record(&after)?;
+            diesel::update(tokens::table.find(&key)).set(&row).execute(conn)?;
+            audit(conn, &key, action, actor, Some(&before), Some(&after), now.naive_utc())?;
+            Ok(Some((before, after)))
+        });
+        if let Ok(Some((before, after))) = &result
+            && before != after
+        {
+            self.announce(&key, action);
+        }
+        match result {
+            Err(error) if is_unique_violation(&error) => {
+                Err(StoreError::Conflict("the driver already has an app token".into()))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the user exists and is disabled (`None` when there is no such user).
+    pub fn user_disabled(&self, user_id: &str) -> StoreResult<Option<bool>> {
+        let mut conn = self.conn()?;
+        Ok(users::table.find(user_id).select(users::disabled).first(&mut *conn).optional()?)
+    }
+
+    /// Audit entries matching `filter`, newest first, and how many match in all.
+    pub fn token_audit(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<TokenAuditEntry>, i64)> {
+        let build = || {
+            let mut query = token_audit::table.into_boxed::<crate::database::MultiBackend>();
+            if let Some(key) = &filter.token_key {
+                query = query.filter(token_audit::token_key.eq(key.to_ascii_uppercase()));
+            }
+            if let Some(actor) = &filter.actor {
+                query = query.filter(token_audit::actor.eq(actor.clone()));
+            }
+            if let Some(action) = &filter.action {
+                query = query.filter(token_audit::action.eq(action.to_ascii_uppercase()));
+            }
+            if let Some(from) = filter.from {
+                query = query.filter(token_audit::created_at.ge(from.naive_utc()));
+            }
+            if let Some(to) = filter.to {
+                query = query.filter(token_audit::created_at.lt(to.naive_utc()));
+            }
+            query
+        };
+        let mut conn = self.conn()?;
+        let total: i64 = build().count().get_result(&mut *conn)?;
+        let rows: Vec<AuditRow> = build()
+            .order(token_audit::seq.desc())
+            .offset(offset.max(0))
+            .limit(limit.max(0))
+            .select(AUDIT_COLUMNS)
+            .load(&mut *conn)?;
+        let entries = rows.into_iter().map(AuditRow::into_entry).collect::<StoreResult<Vec<_>>>()?;
+        Ok((entries, total))
+    }
+
+    /// The first ALLOWED authorization of a token, if any (an AD_HOC_USER token is bound to the
+    /// location of its first one).
+    pub fn first_allowed_authorization(&self, token_key: &str) -> StoreResult<Option<AuthorizationRecord>> {
+        let mut conn = self.conn()?;
+        let row: Option<AuthorizationRow> = token_authorizations::table
+            .filter(token_authorizations::token_key.eq(token_key.to_ascii_uppercase()))
+            .filter(token_authorizations::allowed.eq(AllowedType::Allowed.as_str()))
+            .order((token_authorizations::created_at.asc(), token_authorizations::authorization_reference.asc()))
+            .select((
+                token_authorizations::authorization_reference,
+                token_authorizations::token_key,
+                token_authorizations::uid,
+                token_authorizations::partner_id,
+                token_authorizations::allowed,
+                token_authorizations::location_id,
+                token_authorizations::evse_uids,
+                token_authorizations::created_at,
+            ))
+            .first(&mut *conn)
+            .optional()?;
+        row.map(AuthorizationRow::into_record).transpose()
+    }
+
+    /// Marks a partner for a re-push of every token changed at or after `from` (a push failed).
+    /// An earlier mark is kept: the re-push then starts at the older change.
+    pub fn mark_token_repush(&self, partner_id: &str, from: DateTime<Utc>, error: &str) -> StoreResult<()> {
+        let now = Utc::now().naive_utc();
+        let from = from.naive_utc();
+        let error: String = error.chars().take(1000).collect();
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            let current: Option<Option<NaiveDateTime>> = token_push_state::table
+                .find(partner_id)
+                .select(token_push_state::repush_from)
+                .first(conn)
+                .optional()?;
+            match current {
+                None => {
+                    diesel::insert_into(token_push_state::table)
+                        .values((
+                            token_push_state::partner_id.eq(partner_id),
+                            token_push_state::repush_from.eq(Some(from)),
+                            token_push_state::last_error.eq(Some(&error)),
+                            token_push_state::last_error_at.eq(Some(now)),
+                        ))
+                        .execute(conn)?;
+                }
+                Some(existing) => {
+                    let from = existing.map_or(from, |existing| existing.min(from));
+                    diesel::update(token_push_state::table.find(partner_id))
+                        .set((
+                            token_push_state::repush_from.eq(Some(from)),
+                            token_push_state::last_error.eq(Some(&error)),
+                            token_push_state::last_error_at.eq(Some(now)),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a good push to a partner. For a re-push that started at `repush_started` and
+    /// delivered every token changed since the mark, the mark is cleared, unless a push failed
+    /// after the re-push started (that failure's mark stays for the next cycle).
+    pub fn record_token_push(&self, partner_id: &str, repush_started: Option<DateTime<Utc>>) -> StoreResult<()> {
+        let now = Utc::now().naive_utc();
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, |conn| {
+            let current: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = token_push_state::table
+                .find(partner_id)
+                .select((token_push_state::repush_from, token_push_state::last_error_at))
+                .first(conn)
+                .optional()?;
+            let Some((mark, last_error_at)) = current else {
+                diesel::insert_into(token_push_state::table)
+                    .values((token_push_state::partner_id.eq(partner_id), token_push_state::last_push_at.eq(Some(now))))
+                    .execute(conn)?;
+                return Ok(());
+            };
+            let keep = match repush_started {
+                Some(started) if last_error_at.is_none_or(|at| at < started.naive_utc()) => None,
+                _ => mark,
+            };
+            diesel::update(token_push_state::table.find(partner_id))
+                .set((token_push_state::repush_from.eq(keep), token_push_state::last_push_at.eq(Some(now))))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The token push state of every partner that has one.
+    pub fn token_push_states(&self) -> StoreResult<Vec<TokenPushState>> {
+        let mut conn = self.conn()?;
+        let rows: Vec<PushStateRow> = token_push_state::table
+            .order(token_push_state::partner_id.asc())
+            .select((
+                token_push_state::partner_id,
+                token_push_state::repush_from,
+                token_push_state::last_push_at,
+                token_push_state::last_error,
+                token_push_state::last_error_at,
+            ))
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(partner_id, repush_from, last_push_at, last_error, last_error_at)| TokenPushState {
+                partner_id,
+                repush_from: repush_from.map(|t| t.and_utc()),
+                last_push_at: last_push_at.map(|t| t.and_utc()),
+                last_error,
+                last_error_at: last_error_at.map(|t| t.and_utc()),
+            })
+            .collect())
     }
 }

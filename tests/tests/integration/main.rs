@@ -14,3 +14,4 @@ mod price_search;
 mod payments;
 mod search_feed;
 mod subscriptions;
+mod tokens;

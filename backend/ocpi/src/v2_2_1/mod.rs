@@ -11,3 +11,4 @@ pub mod cdrs;
 pub mod locations;
 pub mod sessions;
 pub mod tariffs;
+pub mod tokens;

@@ -171,3 +171,123 @@ pub fn authorizations_are_found_by_their_reference(store: &Store) {
     assert!(found.evse_uids.is_empty() && found.location_id.is_none());
     assert!(store.get_authorization("unknown").unwrap().is_none());
 }
+
+fn card(uid: &str, minute: u32) -> TokenRecord {
+    let mut record = rfid("NL*EMS", uid);
+    record.token.last_updated = Utc.with_ymd_and_hms(2026, 11, 24, 10, minute, 0).unwrap();
+    record.token.contract_id = format!("NL-EMS-C0000000{minute}-X");
+    record.fleet_id = None;
+    record
+}
+
+pub fn tokens_are_searched_paged_and_changed_with_an_audit_trail(store: &Store) {
+    use emsp_store::{AuditFilter, TokenFilter};
+    for (i, uid) in ["A1", "A2", "B1", "B2", "C1"].iter().enumerate() {
+        store.insert_token(&card(uid, u32::try_from(i).unwrap()), "IMPORT", "ops:u1").unwrap();
+    }
+    let prefix = TokenFilter { uid: Some("a*".into()), ..TokenFilter::default() };
+    let (found, total) = store.search_tokens(&prefix, 0, 10).unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(found.iter().map(|t| t.token.uid.to_string()).collect::<Vec<_>>(), ["A2", "A1"], "newest first");
+    let exact = TokenFilter { contract_id: Some("nlemsc00000002x".into()), ..TokenFilter::default() };
+    assert_eq!(store.search_tokens(&exact, 0, 10).unwrap().0[0].token.uid.as_str(), "B1");
+    let wild = TokenFilter { uid: Some("%".into()), ..TokenFilter::default() };
+    assert_eq!(store.search_tokens(&wild, 0, 10).unwrap().1, 0, "LIKE wildcards are plain characters");
+
+    // OCPI windows: date_from inclusive, date_to exclusive, stable order.
+    let at = |minute| Utc.with_ymd_and_hms(2026, 11, 24, 10, minute, 0).unwrap();
+    let (page, total) = store.tokens_page(Some(at(1)), Some(at(3)), 0, 10).unwrap();
+    assert_eq!((page.len(), total), (2, 2));
+    assert_eq!(page[0].token.uid.as_str(), "A2");
+    let (page, total) = store.tokens_page(None, None, 2, 2).unwrap();
+    assert_eq!((page.len(), total), (2, 5));
+    assert_eq!(page[0].token.uid.as_str(), "B1");
+
+    // Cursor paging: a token changed after it was sent comes again at the end, nothing is skipped.
+    let first = store.tokens_after(None, None, None, 2).unwrap();
+    let last = first.last().unwrap();
+    let changed = store
+        .update_token("nl*ems*a1", "ASSIGN", "ops:u2", |t| {
+            t.fleet_id = Some("fleet-1".into());
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    assert!(changed.1.token.last_updated > changed.0.token.last_updated);
+    let rest = store.tokens_after(None, None, Some((last.token.last_updated, &last.key())), 10).unwrap();
+    let uids: Vec<String> = rest.iter().map(|t| t.token.uid.to_string()).collect();
+    assert_eq!(uids, ["B1", "B2", "C1", "A1"]);
+
+    // A change that alters nothing is neither written nor audited; an invalid one is refused.
+    let same = store.update_token("NL*EMS*B1", "ASSIGN", "ops:u2", |_| Ok(())).unwrap().unwrap();
+    assert_eq!(same.0, same.1);
+    let err = store
+        .update_token("NL*EMS*B1", "ASSIGN", "ops:u2", |t| {
+            t.token.language = Some("xyz".into());
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(store.update_token("NL*EMS*NOPE", "BLOCK", "ops:u2", |_| Ok(())).unwrap().is_none());
+
+    let (entries, total) = store
+        .token_audit(&AuditFilter { token_key: Some("nl*ems*a1".into()), ..AuditFilter::default() }, 0, 10)
+        .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!((entries[0].action.as_str(), entries[0].actor.as_str()), ("ASSIGN", "ops:u2"));
+    assert_eq!(entries[0].before.as_ref().unwrap()["fleet_id"], serde_json::Value::Null);
+    assert_eq!(entries[0].after.as_ref().unwrap()["fleet_id"], "fleet-1");
+    let by_actor = AuditFilter { actor: Some("ops:u2".into()), ..AuditFilter::default() };
+    assert_eq!(store.token_audit(&by_actor, 0, 10).unwrap().1, 1);
+
+    // A second app token for one driver is a conflict, also through an update.
+    let user = driver(store, "ada@example.com");
+    store.ensure_app_token(&user, &party("NL*EMS"), "Open EMSP").unwrap();
+    let mut other_app = card("APP-2", 9);
+    other_app.token.token_type = TokenType::AppUser;
+    store.insert_token(&other_app, "ISSUE", "ops:u1").unwrap();
+    let err = store
+        .update_token(&other_app.key(), "ASSIGN", "ops:u1", |t| {
+            t.user_id = Some(user.clone());
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+}
+
+pub fn token_push_marks_keep_the_oldest_change_until_a_clean_repush(store: &Store) {
+    let partner = store
+        .create_partner(&emsp_store::NewPartner {
+            name: "cpo",
+            status: emsp_store::PartnerStatus::Registered,
+            versions_url: None,
+            incoming_token: Some("c"),
+            outgoing_token: Some("b"),
+        })
+        .unwrap();
+    let at = |minute| Utc.with_ymd_and_hms(2026, 11, 24, 10, minute, 0).unwrap();
+    store.record_token_push(&partner.id, None).unwrap();
+    assert_eq!(store.token_push_states().unwrap()[0].repush_from, None);
+    store.mark_token_repush(&partner.id, at(5), "down").unwrap();
+    store.mark_token_repush(&partner.id, at(3), "down").unwrap();
+    store.mark_token_repush(&partner.id, at(7), "down").unwrap();
+    let state = &store.token_push_states().unwrap()[0];
+    assert_eq!((state.repush_from, state.last_error.as_deref()), (Some(at(3)), Some("down")), "the oldest change");
+    // A live push does not clear the mark; a re-push that started after the last failure does.
+    store.record_token_push(&partner.id, None).unwrap();
+    assert_eq!(store.token_push_states().unwrap()[0].repush_from, Some(at(3)));
+    store.record_token_push(&partner.id, Some(Utc::now() - chrono::Duration::hours(1))).unwrap();
+    assert_eq!(store.token_push_states().unwrap()[0].repush_from, Some(at(3)), "a failure came after it started");
+    store.record_token_push(&partner.id, Some(Utc::now() + chrono::Duration::seconds(1))).unwrap();
+    assert_eq!(store.token_push_states().unwrap()[0].repush_from, None);
+}
+
+pub fn bulk_inserts_are_one_batch(store: &Store) {
+    let batch: Vec<TokenRecord> = (0..1200).map(|n| card(&format!("BULK-{n}"), 1)).collect();
+    assert_eq!(store.insert_tokens(&batch, "IMPORT", "bench").unwrap(), 1200);
+    assert_eq!(store.tokens_page(None, None, 0, 0).unwrap().1, 1200);
+    let err = store.insert_tokens(&batch[..2], "IMPORT", "bench").unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(store.tokens_page(None, None, 0, 0).unwrap().1, 1200, "the failed batch left nothing");
+    assert_eq!(store.get_token("bulk-7").unwrap().unwrap().token.uid.as_str(), "BULK-7");
+}
