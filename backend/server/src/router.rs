@@ -15,6 +15,9 @@
 //! | `GET/PUT/DELETE /ocpi/{version}/tariffs/{cc}/{pid}/{tariff_id}` | OCPI: tariffs pushed by CPOs |
 //! | `GET/PUT /ocpi/2.2.1/hubclientinfo/{cc}/{pid}` | OCPI: a hub's connected parties |
 //!
+//! Every `/ocpi` answer, errors and unknown paths included, carries `X-Request-ID` and
+//! `X-Correlation-ID` (`emsp_roaming::ocpi_headers`).
+//!
 //! Later issues add here: the other OCPI modules, `/webhooks/stripe`.
 
 use actix_web::web;
@@ -35,7 +38,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         )
         .service(
             web::scope("/ocpi")
+                .wrap(actix_web::middleware::from_fn(emsp_roaming::ocpi_headers))
                 .app_data(emsp_roaming::json_config(max_body_bytes))
+                .default_service(web::to(emsp_roaming::not_found))
                 .route("/versions", web::get().to(versions::list))
                 .route("/{version}", web::get().to(versions::details))
                 .service(
