@@ -274,31 +274,47 @@ fn upsert_batch(
     changed.sort_unstable_by(|a, b| a.0.key.cmp(&b.0.key));
     let now = Utc::now().naive_utc();
     let rows: Vec<LocationRow<'_>> = changed.iter().map(|(item, _)| location_row(item, partner_id, now)).collect();
-    for chunk in rows.chunks(BATCH_ROWS) {
-        per_backend!(conn, |c| diesel::insert_into(locations::table)
-            .values(chunk)
-            .on_conflict(locations::key)
-            .do_update()
-            .set((
-                locations::country_code.eq(excluded(locations::country_code)),
-                locations::party_id.eq(excluded(locations::party_id)),
-                locations::location_id.eq(excluded(locations::location_id)),
-                locations::partner_id.eq(excluded(locations::partner_id)),
-                locations::name.eq(excluded(locations::name)),
-                locations::address.eq(excluded(locations::address)),
-                locations::city.eq(excluded(locations::city)),
-                locations::postal_code.eq(excluded(locations::postal_code)),
-                locations::country.eq(excluded(locations::country)),
-                locations::latitude.eq(excluded(locations::latitude)),
-                locations::longitude.eq(excluded(locations::longitude)),
-                locations::time_zone.eq(excluded(locations::time_zone)),
-                locations::publish.eq(excluded(locations::publish)),
-                locations::last_updated.eq(excluded(locations::last_updated)),
-                locations::content_hash.eq(excluded(locations::content_hash)),
-                locations::document.eq(excluded(locations::document)),
-                locations::stored_at.eq(excluded(locations::stored_at)),
-            ))
-            .execute(c))?;
+    match conn {
+        // A round trip per statement is what costs on PostgreSQL: one multi-row upsert per chunk.
+        DbConnection::Postgres(pg) => {
+            for chunk in rows.chunks(BATCH_ROWS) {
+                diesel::insert_into(locations::table)
+                    .values(chunk)
+                    .on_conflict(locations::key)
+                    .do_update()
+                    .set((
+                        locations::country_code.eq(excluded(locations::country_code)),
+                        locations::party_id.eq(excluded(locations::party_id)),
+                        locations::location_id.eq(excluded(locations::location_id)),
+                        locations::partner_id.eq(excluded(locations::partner_id)),
+                        locations::name.eq(excluded(locations::name)),
+                        locations::address.eq(excluded(locations::address)),
+                        locations::city.eq(excluded(locations::city)),
+                        locations::postal_code.eq(excluded(locations::postal_code)),
+                        locations::country.eq(excluded(locations::country)),
+                        locations::latitude.eq(excluded(locations::latitude)),
+                        locations::longitude.eq(excluded(locations::longitude)),
+                        locations::time_zone.eq(excluded(locations::time_zone)),
+                        locations::publish.eq(excluded(locations::publish)),
+                        locations::last_updated.eq(excluded(locations::last_updated)),
+                        locations::content_hash.eq(excluded(locations::content_hash)),
+                        locations::document.eq(excluded(locations::document)),
+                        locations::stored_at.eq(excluded(locations::stored_at)),
+                    ))
+                    .execute(pg)?;
+            }
+        }
+        // SQLite runs in-process (no round trips) and diesel has no multi-row upsert for it.
+        DbConnection::Sqlite(sqlite) => {
+            for row in &rows {
+                diesel::insert_into(locations::table)
+                    .values(row)
+                    .on_conflict(locations::key)
+                    .do_update()
+                    .set(row)
+                    .execute(sqlite)?;
+            }
+        }
     }
     // Only locations that existed can have children to replace.
     let replaced: Vec<&str> = changed
