@@ -47,11 +47,9 @@ pub async fn ocpi_headers(
     // Handlers read the ids from the request (`OcpiRequest`): give them the ones we answer with.
     req.headers_mut().insert(REQUEST_ID, request_id.clone());
     req.headers_mut().insert(CORRELATION_ID, correlation_id.clone());
-    let http_request = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::new(http_request, error.error_response()),
-    };
+    // Handler and extractor errors arrive here as responses already. (Do not clone the request
+    // before routing: the router needs it unshared.)
+    let mut response = next.call(req).await?.map_into_boxed_body();
     let bare = !response.headers().contains_key(CONTENT_TYPE);
     if bare && response.status() == HttpStatus::METHOD_NOT_ALLOWED {
         let (request, _) = response.into_parts();
