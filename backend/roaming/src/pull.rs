@@ -276,7 +276,12 @@ impl Context<'_> {
     }
 
     /// Waits for a page's store and counts (and logs) what it did.
-    async fn finish_page(&self, module: Module, task: StoreTask, report: &mut ModuleReport) -> Result<(), RoamingError> {
+    async fn finish_page(
+        &self,
+        module: Module,
+        task: StoreTask,
+        report: &mut ModuleReport,
+    ) -> Result<(), RoamingError> {
         let outcome = task.await.map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
         let page = outcome.map_err(|reason| RoamingError::Malformed { url: String::new(), reason })?;
         report.warnings += page.warnings;

@@ -362,7 +362,8 @@ impl Store {
     pub fn upsert_locations(&self, batch: &[Location], partner_id: Option<&str>) -> Vec<StoreResult<WriteOutcome>> {
         let prepared: Vec<StoreResult<Prepared<'_>>> = batch.iter().map(Prepared::new).collect();
         let valid: Vec<&Prepared<'_>> = prepared.iter().filter_map(|item| item.as_ref().ok()).collect();
-        let together = if valid.is_empty() { Ok(Vec::new()) } else { self.write(|conn| upsert_batch(conn, &valid, partner_id)) };
+        let together =
+            if valid.is_empty() { Ok(Vec::new()) } else { self.write(|conn| upsert_batch(conn, &valid, partner_id)) };
         match together {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();

@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::hash_token;
 use crate::change_feed::{self, ChangeKind};
+use crate::crypto::hash_token;
 use crate::database::{DbConnection, Store};
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
@@ -317,9 +317,8 @@ impl Store {
                 .load::<(String, String)>(conn)?
                 .into_iter()
                 .collect();
-            touched.extend(
-                parties.iter().map(|p| (p.country_code.to_ascii_uppercase(), p.party_id.to_ascii_uppercase())),
-            );
+            touched
+                .extend(parties.iter().map(|p| (p.country_code.to_ascii_uppercase(), p.party_id.to_ascii_uppercase())));
             let before = staleness(conn, &touched)?;
             diesel::delete(partner_parties::table.filter(partner_parties::partner_id.eq(partner_id))).execute(conn)?;
             for party in parties {
@@ -446,9 +445,9 @@ fn staleness(conn: &mut DbConnection, parties: &BTreeSet<(String, String)>) -> S
         .filter(partner_parties::country_code.eq_any(country_codes))
         .select((partner_parties::country_code, partner_parties::party_id, partner_parties::status))
         .load(conn)?;
-    let relevant = rows.into_iter().filter(|(country_code, party_id, _)| {
-        parties.contains(&(country_code.clone(), party_id.clone()))
-    });
+    let relevant = rows
+        .into_iter()
+        .filter(|(country_code, party_id, _)| parties.contains(&(country_code.clone(), party_id.clone())));
     for (party, stale) in stale_of(relevant.collect()) {
         found.insert(party, stale);
     }

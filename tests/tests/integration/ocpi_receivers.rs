@@ -264,7 +264,8 @@ async fn error_answers_carry_the_request_and_correlation_ids() {
     assert_ne!(request_id, correlation_id);
 
     // An unknown path and an unknown method: OCPI envelopes with both ids.
-    let response = app.client.get(app.url("/ocpi/2.2.1/nonsense/1")).header("X-Correlation-ID", "corr-404").send().await.unwrap();
+    let response =
+        app.client.get(app.url("/ocpi/2.2.1/nonsense/1")).header("X-Correlation-ID", "corr-404").send().await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(ids(&response).1.as_deref(), Some("corr-404"));
     assert!(ids(&response).0.is_some());
@@ -308,7 +309,10 @@ const CHARGERS_NEAR_COLOGNE: &str = r#"query($filter: ChargerFilter) {
 /// What the driver API shows near Cologne: (all chargers, those with an EVSE available now).
 async fn chargers_near_cologne(app: &TestApp) -> (Value, u64) {
     let search = |filter: Value| {
-        let request = app.client.post(app.url("/graphql")).json(&json!({"query": CHARGERS_NEAR_COLOGNE, "variables": {"filter": filter}}));
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"query": CHARGERS_NEAR_COLOGNE, "variables": {"filter": filter}}));
         async move {
             let body: Value = request.send().await.unwrap().json().await.unwrap();
             assert!(body.get("errors").is_none(), "{body}");
@@ -327,7 +331,10 @@ async fn eventually_shows(app: &TestApp, expected_stale: bool) -> (Value, u64) {
         if node["stale"] == json!(expected_stale) {
             return (node, available);
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(15), "search never showed stale={expected_stale}: {node}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "search never showed stale={expected_stale}: {node}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -340,11 +347,17 @@ async fn a_party_reported_offline_is_stale(backend: TestBackend) {
     registered_cpo(&app);
     let store = app.db().store();
     let hub = store.list_partners().unwrap().pop().unwrap();
-    let hub_role =
-        PartnerParty { country_code: "NL".into(), party_id: "HUB".into(), role: "HUB".into(), name: None, status: "CONNECTED".into() };
+    let hub_role = PartnerParty {
+        country_code: "NL".into(),
+        party_id: "HUB".into(),
+        role: "HUB".into(),
+        name: None,
+        status: "CONNECTED".into(),
+    };
     store.upsert_partner_party(&hub.id, &hub_role).unwrap();
     let client_info = |status: &str| json!({"party_id": "XYZ", "country_code": "DE", "role": "CPO", "status": status, "last_updated": "2026-01-01T00:00:00Z"});
-    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
     assert_eq!(status, 200, "{body}");
     let mut cologne = location("LOC9", 50.9375, 6.9603);
     cologne.party = emsp_domain::PartyId::parse("DE*XYZ").unwrap();
@@ -357,7 +370,8 @@ async fn a_party_reported_offline_is_stale(backend: TestBackend) {
     assert_eq!(node["id"], "DE*XYZ*LOC9");
     assert_eq!((node["availability"]["available"].as_u64(), available), (Some(1), 1), "{node}");
 
-    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("OFFLINE"))).await;
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("OFFLINE"))).await;
     assert_eq!(status, 200, "{body}");
     let (node, available) = eventually_shows(&app, true).await;
     let statuses: Vec<&str> = node["evses"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
@@ -369,7 +383,8 @@ async fn a_party_reported_offline_is_stale(backend: TestBackend) {
     let (node, available) = eventually_shows(&app, true).await;
     assert_eq!((node["availability"]["available"].as_u64(), available), (Some(0), 0), "{node}");
 
-    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
     assert_eq!(status, 200, "{body}");
     let (node, available) = eventually_shows(&app, false).await;
     let statuses: Vec<&str> = node["evses"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
