@@ -155,7 +155,7 @@ fn a_stale_party_reports_unknown_and_counts_nothing_available() {
     assert_eq!(index.set_party_stale("NL*ABC", false), 301);
     assert_eq!(available(&index), 300, "300 + the new one - the one that started charging");
     assert_eq!(index.evse_status("NL*ABC*AMS1", "AMS1-1"), Some(EvseStatus::Charging));
-    assert_eq!(available_now(&index).1, false);
+    assert!(!available_now(&index).1);
     assert_eq!(index.set_party_stale("NL*ABC", false), 0, "clearing twice changes nothing");
 
     index.set_party_stale("NL*ABC", true);
