@@ -113,6 +113,12 @@ impl Charger {
         self.summary.max_power_kw
     }
 
+    /// The CPO's roaming hub reports it not connected: the live statuses are UNKNOWN and nothing
+    /// counts as available until it is back.
+    async fn stale(&self) -> bool {
+        self.summary.stale
+    }
+
     async fn availability(&self) -> Availability {
         Availability { available: self.summary.available_evses, total: self.summary.total_evses }
     }

@@ -50,6 +50,8 @@ pub enum IndexChange {
     EvseStatus { location_key: String, evse_uid: String, status: EvseStatus },
     /// New tariff references of one connector.
     ConnectorTariffs { location_key: String, evse_uid: String, connector_id: String, tariff_ids: Vec<TariffId> },
+    /// A party's data became stale (`CC*PID`, any case) or fresh again.
+    PartyStale { party: String, stale: bool },
 }
 
 /// What a change did.
@@ -62,6 +64,8 @@ pub enum ChangeOutcome {
     NotFound,
     StatusChanged,
     TariffsChanged,
+    /// How many locations of the party changed staleness.
+    PartyStaleness(usize),
 }
 
 /// The result of a bulk load.
@@ -100,6 +104,8 @@ pub(crate) struct Inner {
     pub strings: Interner,
     /// Slots of unpublished locations, added to map clusters per viewer.
     pub unpublished: BTreeSet<u32>,
+    /// Parties (`CC*PID`, upper case) whose data is stale; their locations are marked on attach.
+    pub stale_parties: BTreeSet<Box<str>>,
     pub stats: IndexStats,
 }
 
@@ -196,6 +202,10 @@ impl Inner {
     }
 
     fn attach(&mut self, slot: u32, mut record: LocationRecord, bulk: bool) {
+        if self.stale_parties.contains(record.party.to_ascii_uppercase().as_str()) {
+            record.stale = true;
+            *record.available.get_mut() = 0;
+        }
         let unit = record.unit_vector();
         if !bulk {
             self.rtree.insert(GeoEntry::new(unit, slot));
@@ -286,6 +296,10 @@ impl Inner {
         })?;
         let new = status_code(status);
         let old = evse.status.swap(new, Ordering::Relaxed);
+        if record.stale {
+            // Counted again from the status bytes when the party is fresh again.
+            return Ok(());
+        }
         let delta: i32 = match (old == AVAILABLE, new == AVAILABLE) {
             (false, true) => 1,
             (true, false) => -1,
@@ -300,6 +314,33 @@ impl Inner {
             self.pyramid.adjust_available(record, delta);
         }
         Ok(())
+    }
+
+    /// Marks every location of `party` stale or fresh, moving their available EVSEs out of (or back
+    /// into) the counts of locations and map cells.
+    fn set_party_stale(&mut self, party: &str, stale: bool) -> usize {
+        let party = party.to_ascii_uppercase();
+        if stale {
+            self.stale_parties.insert(Box::from(party.as_str()));
+        } else {
+            self.stale_parties.remove(party.as_str());
+        }
+        let Inner { slots, pyramid, .. } = self;
+        let mut changed = 0;
+        for record in slots.iter_mut().flatten() {
+            if record.stale == stale || !record.party.eq_ignore_ascii_case(&party) {
+                continue;
+            }
+            let before = i32::from(*record.available.get_mut());
+            let after = if stale { 0 } else { record.count_available() };
+            *record.available.get_mut() = after;
+            record.stale = stale;
+            if record.publish {
+                pyramid.adjust_available(record, i32::from(after) - before);
+            }
+            changed += 1;
+        }
+        changed
     }
 
     fn slot_of(&self, location_key: &str) -> Result<u32, ChangeError> {
@@ -391,7 +432,8 @@ impl SearchIndex {
     /// Changes applied while it runs are overwritten by the snapshot: consume the change feed from
     /// the point the snapshot was read at.
     pub fn bulk_load(&self, locations: impl IntoIterator<Item = Location>) -> BulkLoadReport {
-        let mut inner = Inner::default();
+        // Staleness is per party, not per location: the new content keeps the parties marked so far.
+        let mut inner = Inner { stale_parties: self.inner.read().stale_parties.clone(), ..Inner::default() };
         let mut rejected = Vec::new();
         let mut records: Vec<LocationRecord> = Vec::new();
         let mut positions: HashMap<Arc<str>, usize> = HashMap::new();
@@ -460,6 +502,18 @@ impl SearchIndex {
         self.inner.write().set_tariffs(location_key, evse_uid, connector_id, tariff_ids)
     }
 
+    /// Marks a party's data stale (its hub reports it not CONNECTED) or fresh again: its EVSEs
+    /// report status UNKNOWN and count as unavailable while stale. Also applies to its locations
+    /// upserted or bulk-loaded later, until cleared. Returns how many locations changed.
+    pub fn set_party_stale(&self, party: &str, stale: bool) -> usize {
+        self.inner.write().set_party_stale(party, stale)
+    }
+
+    /// Parties marked stale (`CC*PID`, upper case).
+    pub fn stale_parties(&self) -> Vec<String> {
+        self.inner.read().stale_parties.iter().map(|party| party.to_string()).collect()
+    }
+
     /// Applies one change of the store's change feed.
     pub fn apply(&self, change: IndexChange) -> Result<ChangeOutcome, ChangeError> {
         match change {
@@ -471,6 +525,9 @@ impl SearchIndex {
             IndexChange::ConnectorTariffs { location_key, evse_uid, connector_id, tariff_ids } => self
                 .set_connector_tariffs(&location_key, &evse_uid, &connector_id, &tariff_ids)
                 .map(|()| ChangeOutcome::TariffsChanged),
+            IndexChange::PartyStale { party, stale } => {
+                Ok(ChangeOutcome::PartyStaleness(self.set_party_stale(&party, stale)))
+            }
         }
     }
 }

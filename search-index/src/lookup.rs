@@ -3,17 +3,16 @@
 use emsp_domain::EvseStatus;
 
 use crate::index::SearchIndex;
-use crate::record::status_from_code;
 
 impl SearchIndex {
     /// The live status of one EVSE as search sees it; `None` when the index does not hold it (or
-    /// holds it as REMOVED). The key is `CC*PID*ID` in upper case, as stored.
+    /// holds it as REMOVED); UNKNOWN while the party is stale. The key is `CC*PID*ID` in upper case, as stored.
     pub fn evse_status(&self, location_key: &str, evse_uid: &str) -> Option<EvseStatus> {
         let inner = self.inner.read();
         let slot = *inner.by_key.get(location_key)?;
         let record = inner.record(slot)?;
         let evse = record.evses.iter().find(|evse| evse.uid.eq_ignore_ascii_case(evse_uid))?;
-        let status = status_from_code(evse.status());
+        let status = record.reported_status(evse);
         (status != EvseStatus::Removed).then_some(status)
     }
 

@@ -183,8 +183,11 @@ pub struct LocationRecord {
     pub charging_when_closed: bool,
     pub evses: Box<[EvseRecord]>,
     pub connectors: Box<[ConnectorRecord]>,
-    /// EVSEs whose status is AVAILABLE, kept in step with the status bytes.
+    /// EVSEs whose status is AVAILABLE, kept in step with the status bytes; 0 while stale.
     pub available: AtomicU16,
+    /// The party's data is stale (its hub reports it not CONNECTED): statuses read as UNKNOWN and
+    /// nothing counts as available. Changed only under the index's write lock.
+    pub stale: bool,
     /// Union of the connector standards and the highest power, over EVSEs not REMOVED at upsert.
     pub standards: u64,
     pub max_power_kw: f32,
@@ -285,6 +288,7 @@ impl LocationRecord {
             evses: evses.into_boxed_slice(),
             connectors: connectors.into_boxed_slice(),
             available: AtomicU16::new(available),
+            stale: false,
             standards,
             max_power_kw,
         })
@@ -313,6 +317,17 @@ impl LocationRecord {
 
     pub fn available(&self) -> u32 {
         u32::from(self.available.load(Ordering::Relaxed))
+    }
+
+    /// EVSEs whose status byte says AVAILABLE, whether or not the record is stale.
+    pub fn count_available(&self) -> u16 {
+        self.evses.iter().filter(|evse| evse.status() == AVAILABLE).count() as u16
+    }
+
+    /// The live status search reports: UNKNOWN for every EVSE of a stale party, else the status byte.
+    pub fn reported_status(&self, evse: &EvseRecord) -> EvseStatus {
+        let status = status_from_code(evse.status());
+        if self.stale && status != EvseStatus::Removed { EvseStatus::Unknown } else { status }
     }
 
     /// EVSEs not REMOVED, read from the live status bytes.
@@ -349,6 +364,7 @@ impl LocationRecord {
             max_power_kw: f64::from(self.max_power_kw),
             available_evses: self.available(),
             total_evses: self.total_evses(),
+            stale: self.stale,
             standards_mask: self.standards,
             parking_type: ParkingType::KNOWN.get(usize::from(self.parking_type)).cloned(),
         }
@@ -374,6 +390,8 @@ pub struct LocationSummary {
     pub available_evses: u32,
     /// EVSEs not REMOVED.
     pub total_evses: u32,
+    /// The CPO's hub reports it not CONNECTED: live statuses are UNKNOWN, nothing is available.
+    pub stale: bool,
     standards_mask: u64,
     pub parking_type: Option<ParkingType>,
 }
@@ -434,8 +452,9 @@ impl<'a> EvseView<'a> {
         self.evse.uid.as_str()
     }
 
+    /// The live status; UNKNOWN for a stale party.
     pub fn status(&self) -> EvseStatus {
-        status_from_code(self.evse.status())
+        self.record.reported_status(self.evse)
     }
 
     pub fn connectors(&self) -> impl Iterator<Item = ConnectorView<'a>> + use<'a> {

@@ -124,6 +124,15 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts a new one on the same database: what a process restart sees.
+    pub async fn restart(mut self) -> Self {
+        if let Some(server) = self.server.take() {
+            server.stop().await.unwrap_or_else(|e| panic!("server did not stop cleanly: {e:#}"));
+        }
+        let url = self.db.url().to_owned();
+        Self::launch(self.db, &url, &[]).await
+    }
+
     /// Stops gracefully and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

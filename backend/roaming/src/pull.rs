@@ -194,6 +194,9 @@ impl Context<'_> {
         };
         let mut visited = HashSet::new();
         let target = Target { token: self.token, encoding: self.encoding, to: None };
+        // The page being stored while the next one is fetched: the partner's and our HTTP work
+        // overlaps the database's. Pages are still stored one after the other, in order.
+        let mut storing: Option<StoreTask> = None;
         loop {
             visited.insert(url.clone());
             let page = self.roaming.client.get::<Value>(&url, &target).await?;
@@ -201,7 +204,10 @@ impl Context<'_> {
             if report.pages == 1 {
                 report.total_count = page.total_count;
             }
-            self.store_page(module, &page.data, &mut report).await?;
+            if let Some(task) = storing.take() {
+                self.finish_page(module, task, &mut report).await?;
+            }
+            storing = Some(self.start_page(module, page.data, &mut report)?);
             (self.progress)(Progress {
                 module,
                 pages: report.pages,
@@ -224,29 +230,32 @@ impl Context<'_> {
             }
             url = next;
         }
+        if let Some(task) = storing.take() {
+            self.finish_page(module, task, &mut report).await?;
+        }
         tracing::info!(partner = %self.partner.id, module = module.identifier(), ?report, "pull finished");
         Ok(report)
     }
 
-    async fn store_page(&self, module: Module, data: &Value, report: &mut ModuleReport) -> Result<(), RoamingError> {
+    /// Parses and stores one page on the blocking pool (one transaction for its locations).
+    fn start_page(&self, module: Module, data: Value, report: &mut ModuleReport) -> Result<StoreTask, RoamingError> {
         let items = data.as_array().map_or(0, Vec::len);
         report.received += items;
-        let bytes = serde_json::to_vec(data)
+        let bytes = serde_json::to_vec(&data)
             .map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
+        drop(data);
         let partner_id = self.partner.id.clone();
         let store = self.roaming.store.clone();
         let import = self.import.clone();
-        let outcome = tokio::task::spawn_blocking(move || -> Result<PageOutcome, String> {
+        Ok(tokio::task::spawn_blocking(move || -> Result<PageOutcome, String> {
             let mut results = Vec::new();
             let (skipped, warnings) = match module {
                 Module::Locations => {
                     let feed = emsp_ocpi::parse_locations(&bytes, &import).map_err(|e| e.to_string())?;
-                    for location in &feed.items {
-                        results.push(
-                            store
-                                .upsert_location(location, Some(&partner_id))
-                                .map_err(|e| format!("{}: {e}", location.key())),
-                        );
+                    // One transaction per page: a commit per location costs a disk flush each.
+                    let outcomes = store.upsert_locations(&feed.items, Some(&partner_id));
+                    for (location, outcome) in feed.items.iter().zip(outcomes) {
+                        results.push(outcome.map_err(|e| format!("{}: {e}", location.key())));
                     }
                     (feed.skipped, feed.warnings.len())
                 }
@@ -263,9 +272,17 @@ impl Context<'_> {
                 }
             };
             Ok(PageOutcome { results, skipped, warnings })
-        })
-        .await
-        .map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
+        }))
+    }
+
+    /// Waits for a page's store and counts (and logs) what it did.
+    async fn finish_page(
+        &self,
+        module: Module,
+        task: StoreTask,
+        report: &mut ModuleReport,
+    ) -> Result<(), RoamingError> {
+        let outcome = task.await.map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
         let page = outcome.map_err(|reason| RoamingError::Malformed { url: String::new(), reason })?;
         report.warnings += page.warnings;
         for skipped in page.skipped {
@@ -290,6 +307,9 @@ impl Context<'_> {
         Ok(())
     }
 }
+
+/// A page being parsed and stored on the blocking pool.
+type StoreTask = tokio::task::JoinHandle<Result<PageOutcome, String>>;
 
 /// What storing one page did: a result per object, the objects the reader skipped, its warnings.
 struct PageOutcome {

@@ -6,6 +6,9 @@
 //! every replica runs its own follower against the same feed, a status change pushed to any replica
 //! reaches the search of all of them.
 //!
+//! A party whose hub reports it not CONNECTED is stale (`ChangeKind::PartyStatus`): the index
+//! reports its EVSEs as UNKNOWN until it is back; the bulk load reads the stored party statuses.
+//!
 //! EVSEs with status REMOVED are kept in the store (a partner may bring them back) but never given
 //! to the index: for search they do not exist.
 
@@ -32,6 +35,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
     let started = Instant::now();
     let from_seq = store.latest_change_seq()?;
+    // Marked before the load, so the loaded locations of stale parties come in stale.
+    for party in store.stale_parties()? {
+        index.set_party_stale(&party, true);
+    }
     let mut locations = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -115,6 +122,17 @@ fn apply(store: &Store, index: &SearchIndex, change: &Change) -> StoreResult<()>
                 }
             }
         }
+        ChangeKind::PartyStatus => match change.payload["stale"].as_bool() {
+            Some(stale) => {
+                let changed = index.set_party_stale(&change.entity_key, stale);
+                tracing::info!(party = %change.entity_key, stale, locations = changed, "party staleness changed");
+                Ok(ChangeOutcome::PartyStaleness(changed))
+            }
+            None => {
+                tracing::error!(seq = change.seq, payload = %change.payload, "malformed party change in the feed");
+                return Ok(());
+            }
+        },
         // The index holds tariff references, not tariffs; pricing reads tariffs on its own.
         ChangeKind::TariffUpserted | ChangeKind::TariffRemoved | ChangeKind::ChargingUpdated => return Ok(()),
     };

@@ -104,11 +104,15 @@ fn request_id(req: &ServiceRequest) -> String {
 /// Middleware: a span with the request id around the request, the id echoed in the response,
 /// one log line per request, and the request counted in the metrics.
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = request_id(&req);
+    // Inner layers (the OCPI scope echoes and logs the id) see the id we answer with.
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, value);
+    }
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let state = req.app_data::<actix_web::web::Data<crate::app::AppState>>().cloned();

@@ -23,7 +23,10 @@
 //! | `GET /ocpi/{version}/tokens` | OCPI: our tokens, paginated (Sender) |
 //! | `POST /ocpi/{version}/tokens/{uid}/authorize` | OCPI: real-time authorization of a token |
 //!
-//! Later issues add here: the other OCPI modules.
+//! Every `/ocpi` answer, errors and unknown paths included, carries `X-Request-ID` and
+//! `X-Correlation-ID` (`emsp_roaming::ocpi_headers`).
+//!
+//! Later issues add here: OICP, OCHP and eMIP.
 
 use actix_web::web;
 use emsp_roaming::{credentials, hubclientinfo, receivers, sessions, tokens, versions};
@@ -46,7 +49,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         )
         .service(
             web::scope("/ocpi")
+                .wrap(actix_web::middleware::from_fn(emsp_roaming::ocpi_headers))
                 .app_data(emsp_roaming::json_config(max_body_bytes))
+                .default_service(web::to(emsp_roaming::not_found))
                 .route("/versions", web::get().to(versions::list))
                 .route("/{version}", web::get().to(versions::details))
                 .service(

@@ -27,6 +27,9 @@ pub enum ChangeKind {
     TariffRemoved,
     /// A driver's charging session changed (entity: its id; payload: `user_id`).
     ChargingUpdated,
+    /// A party's data became stale (its hub reports it not CONNECTED) or fresh again;
+    /// `entity_key` is `CC*PID`, the payload `{"stale": bool}`.
+    PartyStatus,
 }
 
 impl ChangeKind {
@@ -38,6 +41,7 @@ impl ChangeKind {
             ChangeKind::TariffUpserted => "tariff.upserted",
             ChangeKind::TariffRemoved => "tariff.removed",
             ChangeKind::ChargingUpdated => "charging.updated",
+            ChangeKind::PartyStatus => "party.status",
         }
     }
 
@@ -49,6 +53,7 @@ impl ChangeKind {
             ChangeKind::TariffUpserted,
             ChangeKind::TariffRemoved,
             ChangeKind::ChargingUpdated,
+            ChangeKind::PartyStatus,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -84,19 +89,69 @@ struct ChangeRow {
     created_at: NaiveDateTime,
 }
 
-/// Appends a change; call inside the transaction that makes the change.
+/// A change to append.
+pub(crate) struct NewEntry<'a> {
+    pub kind: ChangeKind,
+    pub entity_key: &'a str,
+    pub payload: serde_json::Value,
+}
+
+/// Appends a change; call inside the transaction that makes the change. On PostgreSQL the lock,
+/// the row and the NOTIFY are one statement: the lock is held from there to the commit, so every
+/// round trip saved inside that window is throughput for every writer.
 pub(crate) fn append(
     conn: &mut DbConnection,
     kind: ChangeKind,
     entity_key: &str,
     payload: serde_json::Value,
 ) -> StoreResult<()> {
+    let created_at = Utc::now().naive_utc();
+    match conn {
+        DbConnection::Postgres(pg) => {
+            use diesel::sql_types::{Text, Timestamp};
+            // MATERIALIZED: the lock (and the NOTIFY, delivered at commit) is taken once, before
+            // the row draws its sequence number.
+            diesel::sql_query(format!(
+                "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock({CHANGE_FEED_LOCK}), pg_notify('emsp_changes', '')) \
+                 INSERT INTO change_feed (kind, entity_key, payload, created_at) SELECT $1, $2, $3, $4 FROM locked"
+            ))
+            .bind::<Text, _>(kind.as_str())
+            .bind::<Text, _>(entity_key)
+            .bind::<Text, _>(payload.to_string())
+            .bind::<Timestamp, _>(created_at)
+            .execute(pg)?;
+        }
+        DbConnection::Sqlite(_) => {
+            let row = NewChange { kind: kind.as_str(), entity_key, payload: payload.to_string(), created_at };
+            diesel::insert_into(change_feed::table).values(&row).execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends several changes in order with one lock, multi-row inserts and one NOTIFY; call inside
+/// the transaction that makes the changes.
+pub(crate) fn append_many(conn: &mut DbConnection, entries: &[NewEntry<'_>]) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CHANGE_FEED_LOCK})")).execute(pg)?;
     }
-    let row =
-        NewChange { kind: kind.as_str(), entity_key, payload: payload.to_string(), created_at: Utc::now().naive_utc() };
-    diesel::insert_into(change_feed::table).values(&row).execute(conn)?;
+    let created_at = Utc::now().naive_utc();
+    let rows: Vec<NewChange<'_>> = entries
+        .iter()
+        .map(|entry| NewChange {
+            kind: entry.kind.as_str(),
+            entity_key: entry.entity_key,
+            payload: entry.payload.to_string(),
+            created_at,
+        })
+        .collect();
+    // Four columns: 1,000 rows stay far below either backend's bound-parameter limit.
+    for chunk in rows.chunks(1_000) {
+        crate::database::per_backend!(conn, |c| diesel::insert_into(change_feed::table).values(chunk).execute(c))?;
+    }
     if let DbConnection::Postgres(pg) = conn {
         // Delivered at commit: replicas listening on the channel wake up instead of polling.
         diesel::sql_query("NOTIFY emsp_changes").execute(pg)?;

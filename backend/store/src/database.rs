@@ -63,6 +63,33 @@ pub(crate) fn write_transaction<T>(
     result
 }
 
+/// Like [`write_transaction`], for ephemeral data only (live EVSE status): on PostgreSQL the commit
+/// does not wait for its WAL to reach the disk (`synchronous_commit = off` for this transaction
+/// alone, set in the same round trip as `BEGIN`). The trade-off: if the PostgreSQL server itself
+/// crashes, status changes acknowledged in its last moments (up to three `wal_writer_delay`s,
+/// 600 ms by default) can be lost; the database stays consistent (the status row and its change
+/// feed entry are lost together), and the CPO's next push or our next pull brings the status back.
+/// Why it matters: change-feed appends hold an advisory lock until commit, so a commit that waits
+/// for the disk would serialise every status push behind one fsync. Everything else (locations,
+/// tariffs, partners) keeps durable commits.
+pub(crate) fn ephemeral_write_transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+
+    let DbConnection::Postgres(pg) = conn else { return write_transaction(conn, work) };
+    AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN; SET LOCAL synchronous_commit TO OFF")?;
+    let result = work(conn);
+    if let DbConnection::Postgres(pg) = conn {
+        match &result {
+            Ok(_) => <AnsiTransactionManager as TransactionManager<PgConnection>>::commit_transaction(pg)?,
+            Err(_) => <AnsiTransactionManager as TransactionManager<PgConnection>>::rollback_transaction(pg)?,
+        }
+    }
+    result
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -308,6 +335,16 @@ impl Store {
     pub(crate) fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> StoreResult<T>) -> StoreResult<T> {
         let mut pooled = self.conn()?;
         let result = write_transaction(&mut pooled, work);
+        if result.is_ok() {
+            self.changes.notify_one();
+        }
+        result
+    }
+
+    /// [`Store::write`] for ephemeral data (see [`ephemeral_write_transaction`]).
+    pub(crate) fn write_ephemeral<T>(&self, work: impl FnOnce(&mut DbConnection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut pooled = self.conn()?;
+        let result = ephemeral_write_transaction(&mut pooled, work);
         if result.is_ok() {
             self.changes.notify_one();
         }

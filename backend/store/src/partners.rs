@@ -3,12 +3,15 @@
 //! One partner is one connection (one set of credentials). Behind it stand one or more parties:
 //! a CPO with several party ids, or a hub that fronts many CPOs (filled from HubClientInfo).
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::change_feed::{self, ChangeKind};
 use crate::crypto::hash_token;
-use crate::database::Store;
+use crate::database::{DbConnection, Store};
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{partner_parties, partners};
@@ -308,6 +311,15 @@ impl Store {
     pub fn set_partner_parties(&self, partner_id: &str, parties: &[PartnerParty]) -> StoreResult<()> {
         let now = Utc::now().naive_utc();
         self.write(|conn| {
+            let mut touched: BTreeSet<(String, String)> = partner_parties::table
+                .filter(partner_parties::partner_id.eq(partner_id))
+                .select((partner_parties::country_code, partner_parties::party_id))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            touched
+                .extend(parties.iter().map(|p| (p.country_code.to_ascii_uppercase(), p.party_id.to_ascii_uppercase())));
+            let before = staleness(conn, &touched)?;
             diesel::delete(partner_parties::table.filter(partner_parties::partner_id.eq(partner_id))).execute(conn)?;
             for party in parties {
                 diesel::insert_into(partner_parties::table)
@@ -322,7 +334,7 @@ impl Store {
                     ))
                     .execute(conn)?;
             }
-            Ok(())
+            record_staleness_changes(conn, &before)
         })
     }
 
@@ -331,6 +343,7 @@ impl Store {
         let now = Utc::now().naive_utc();
         let (country_code, party_id) = (party.country_code.to_ascii_uppercase(), party.party_id.to_ascii_uppercase());
         self.write(|conn| {
+            let before = staleness(conn, &BTreeSet::from([(country_code.clone(), party_id.clone())]))?;
             let key = partner_parties::table.find((partner_id, &country_code, &party_id, &party.role));
             let updated = diesel::update(key)
                 .set((
@@ -352,8 +365,17 @@ impl Store {
                     ))
                     .execute(conn)?;
             }
-            Ok(())
+            record_staleness_changes(conn, &before)
         })
+    }
+
+    /// Parties whose data is stale (`CC*PID`, upper case), for the search index's bulk load.
+    pub fn stale_parties(&self) -> StoreResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(String, String, String)> = partner_parties::table
+            .select((partner_parties::country_code, partner_parties::party_id, partner_parties::status))
+            .load(&mut *conn)?;
+        Ok(stale_of(rows).into_iter().filter(|(_, stale)| *stale).map(|(party, _)| party).collect())
     }
 
     pub fn partner_parties(&self, partner_id: &str) -> StoreResult<Vec<PartnerParty>> {
@@ -399,4 +421,52 @@ impl Store {
             .execute(&mut *conn)?;
         Ok(())
     }
+}
+
+/// Whether a party's data is stale: some connection lists it (a hub's client list) and none reports
+/// it `CONNECTED`. A CPO that is offline behind a hub but also connected to us directly is not stale.
+fn stale_of(rows: Vec<(String, String, String)>) -> BTreeMap<String, bool> {
+    let mut stale: BTreeMap<String, bool> = BTreeMap::new();
+    for (country_code, party_id, status) in rows {
+        let connected = status.eq_ignore_ascii_case("CONNECTED");
+        let entry = stale.entry(format!("{country_code}*{party_id}")).or_insert(true);
+        *entry &= !connected;
+    }
+    stale
+}
+
+/// Staleness of these parties (`(CC, PID)`, upper case) as the connection's transaction sees it;
+/// a party no connection lists is not stale.
+fn staleness(conn: &mut DbConnection, parties: &BTreeSet<(String, String)>) -> StoreResult<BTreeMap<String, bool>> {
+    let mut found: BTreeMap<String, bool> =
+        parties.iter().map(|(country_code, party_id)| (format!("{country_code}*{party_id}"), false)).collect();
+    let country_codes: BTreeSet<&str> = parties.iter().map(|(country_code, _)| country_code.as_str()).collect();
+    let rows: Vec<(String, String, String)> = partner_parties::table
+        .filter(partner_parties::country_code.eq_any(country_codes))
+        .select((partner_parties::country_code, partner_parties::party_id, partner_parties::status))
+        .load(conn)?;
+    let relevant = rows
+        .into_iter()
+        .filter(|(country_code, party_id, _)| parties.contains(&(country_code.clone(), party_id.clone())));
+    for (party, stale) in stale_of(relevant.collect()) {
+        found.insert(party, stale);
+    }
+    Ok(found)
+}
+
+/// Appends a change-feed entry for every party whose staleness differs from `before`, in the
+/// transaction that changed it, so every replica's search index follows.
+fn record_staleness_changes(conn: &mut DbConnection, before: &BTreeMap<String, bool>) -> StoreResult<()> {
+    let parties: BTreeSet<(String, String)> = before
+        .keys()
+        .filter_map(|party| party.split_once('*'))
+        .map(|(country_code, party_id)| (country_code.to_owned(), party_id.to_owned()))
+        .collect();
+    let after = staleness(conn, &parties)?;
+    for (party, stale) in after {
+        if before.get(&party).copied().unwrap_or(false) != stale {
+            change_feed::append(conn, ChangeKind::PartyStatus, &party, serde_json::json!({ "stale": stale }))?;
+        }
+    }
+    Ok(())
 }

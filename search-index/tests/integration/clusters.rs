@@ -106,6 +106,65 @@ fn status_changes_and_removals_reach_the_pyramid() {
 }
 
 #[test]
+fn a_stale_party_reports_unknown_and_counts_nothing_available() {
+    use emsp_search_index::{Area, SearchQuery};
+    let index = index();
+    let available = |index: &SearchIndex| -> u32 {
+        index
+            .clusters(&europe(5, None))
+            .unwrap()
+            .iter()
+            .map(|f| match f {
+                MapFeature::Cluster(c) => c.available_evses,
+                MapFeature::Location(l) => l.available_evses,
+            })
+            .sum()
+    };
+    let available_now = |index: &SearchIndex| -> (usize, bool) {
+        let query = SearchQuery {
+            area: Some(Area::Radius {
+                center: emsp_domain::GeoPoint { latitude: 52.37, longitude: 4.87 },
+                radius_m: 20_000.0,
+            }),
+            filters: Filters { min_available: Some(1), ..Filters::default() },
+            page_size: 100,
+            with_counts: true,
+            ..SearchQuery::default()
+        };
+        let all = SearchQuery { filters: Filters::default(), ..query.clone() };
+        let page = index.search(&query, None).unwrap();
+        let any = index.search(&all, None).unwrap();
+        (page.total.unwrap_or(0), any.hits.first().is_some_and(|hit| hit.location.stale))
+    };
+    assert_eq!(available(&index), 300);
+    assert_eq!(available_now(&index), (200, false));
+
+    assert_eq!(index.set_party_stale("nl*abc", true), 300);
+    assert_eq!(available(&index), 0, "a stale party's EVSEs are not available on the map");
+    assert_eq!(available_now(&index), (0, true), "nor in an 'available now' search, and hits say stale");
+    assert_eq!(index.evse_status("NL*ABC*AMS1", "AMS1-1"), Some(EvseStatus::Unknown));
+    // Statuses still arrive while stale; they count again once the party is back.
+    index.set_evse_status("NL*ABC*AMS1", "AMS1-1", &EvseStatus::Charging).unwrap();
+    assert_eq!(available(&index), 0);
+    // A location upserted while its party is stale is stale too, and a bulk load keeps the mark.
+    index.upsert(&location("AMS999", 52.36, 4.86, 0)).unwrap();
+    assert_eq!(index.evse_status("NL*ABC*AMS999", "AMS999-1"), Some(EvseStatus::Unknown));
+    assert_eq!(available(&index), 0);
+    assert_eq!(index.stale_parties(), vec!["NL*ABC".to_owned()]);
+
+    assert_eq!(index.set_party_stale("NL*ABC", false), 301);
+    assert_eq!(available(&index), 300, "300 + the new one - the one that started charging");
+    assert_eq!(index.evse_status("NL*ABC*AMS1", "AMS1-1"), Some(EvseStatus::Charging));
+    assert!(!available_now(&index).1);
+    assert_eq!(index.set_party_stale("NL*ABC", false), 0, "clearing twice changes nothing");
+
+    index.set_party_stale("NL*ABC", true);
+    index.bulk_load(vec![location("AMS0", 52.35, 4.85, 50)]);
+    assert_eq!(index.evse_status("NL*ABC*AMS0", "AMS0-1"), Some(EvseStatus::Unknown));
+    assert_eq!(available(&index), 0);
+}
+
+#[test]
 fn bad_zoom_and_boxes_are_refused() {
     let index = index();
     assert!(index.clusters(&europe(21, None)).is_err());

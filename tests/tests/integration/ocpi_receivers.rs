@@ -204,3 +204,201 @@ async fn hub_client_info_and_writes_through_a_hub() {
     assert!(store.get_location("DE*XYZ*LOC9").unwrap().is_some());
     app.stop().await;
 }
+
+/// Every OCPI answer carries `X-Request-ID` and `X-Correlation-ID`, errors that never reach a
+/// handler included: the caller's ids are echoed, missing ones are made up.
+#[tokio::test]
+async fn error_answers_carry_the_request_and_correlation_ids() {
+    let Some(app) = TestApp::start(TestBackend::Sqlite).await else { return };
+    registered_cpo(&app);
+    let ids = |response: &reqwest::Response| {
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (header("x-request-id"), header("x-correlation-id"))
+    };
+
+    // A bad token: 401 from the extractor.
+    let response = app
+        .client
+        .get(app.url(LOC))
+        .header("Authorization", "Token bm90LWEtdG9rZW4=")
+        .header("X-Request-ID", "req-401")
+        .header("X-Correlation-ID", "corr-401")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(ids(&response), (Some("req-401".into()), Some("corr-401".into())));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 2000);
+
+    // Malformed JSON: 2001 from the JsonConfig error handler.
+    let response = app
+        .client
+        .put(app.url(LOC))
+        .header("Authorization", format!("Token {}", STANDARD.encode(CPO_TOKEN)))
+        .header("Content-Type", "application/json")
+        .header("X-Request-ID", "req-2001")
+        .header("X-Correlation-ID", "corr-2001")
+        .body("{\"id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(ids(&response), (Some("req-2001".into()), Some("corr-2001".into())));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 2001);
+
+    // No ids sent: both are made up, and they are not the same id.
+    let response = app
+        .client
+        .put(app.url(LOC))
+        .header("Authorization", format!("Token {}", STANDARD.encode(CPO_TOKEN)))
+        .header("Content-Type", "application/json")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    let (request_id, correlation_id) = ids(&response);
+    let (request_id, correlation_id) = (request_id.expect("a request id"), correlation_id.expect("a correlation id"));
+    assert!(request_id.len() >= 16 && correlation_id.len() >= 16, "{request_id} {correlation_id}");
+    assert_ne!(request_id, correlation_id);
+
+    // An unknown path and an unknown method: OCPI envelopes with both ids.
+    let response =
+        app.client.get(app.url("/ocpi/2.2.1/nonsense/1")).header("X-Correlation-ID", "corr-404").send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(ids(&response).1.as_deref(), Some("corr-404"));
+    assert!(ids(&response).0.is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 2000);
+    let response = app
+        .client
+        .delete(app.url(LOC))
+        .header("Authorization", format!("Token {}", STANDARD.encode(CPO_TOKEN)))
+        .header("X-Correlation-ID", "corr-405")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(ids(&response).1.as_deref(), Some("corr-405"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status_code"], 2000);
+
+    // A success echoes them too.
+    let response = app
+        .client
+        .get(app.url("/ocpi/versions"))
+        .header("Authorization", format!("Token {}", STANDARD.encode(CPO_TOKEN)))
+        .header("X-Request-ID", "req-ok")
+        .header("X-Correlation-ID", "corr-ok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(ids(&response), (Some("req-ok".into()), Some("corr-ok".into())));
+    app.stop().await;
+}
+
+const CHARGERS_NEAR_COLOGNE: &str = r#"query($filter: ChargerFilter) {
+  chargers(near: {latitude: 50.9375, longitude: 6.9603}, radiusMeters: 2000, filter: $filter, first: 10) {
+    totalCount
+    edges { node { id stale availability { available total } evses { uid status } } }
+  }
+}"#;
+
+/// What the driver API shows near Cologne: (all chargers, those with an EVSE available now).
+async fn chargers_near_cologne(app: &TestApp) -> (Value, u64) {
+    let search = |filter: Value| {
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({"query": CHARGERS_NEAR_COLOGNE, "variables": {"filter": filter}}));
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            assert!(body.get("errors").is_none(), "{body}");
+            body
+        }
+    };
+    let all = search(Value::Null).await;
+    let available = search(json!({"minAvailable": 1})).await;
+    (all["data"]["chargers"]["edges"][0]["node"].clone(), available["data"]["chargers"]["totalCount"].as_u64().unwrap())
+}
+
+async fn eventually_shows(app: &TestApp, expected_stale: bool) -> (Value, u64) {
+    let started = std::time::Instant::now();
+    loop {
+        let (node, available) = chargers_near_cologne(app).await;
+        if node["stale"] == json!(expected_stale) {
+            return (node, available);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "search never showed stale={expected_stale}: {node}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A hub reports a party OFFLINE: search marks its chargers stale with status UNKNOWN and leaves
+/// them out of "available now"; that survives a restart; CONNECTED restores the live statuses.
+async fn a_party_reported_offline_is_stale(backend: TestBackend) {
+    use reqwest::Method;
+    let Some(app) = TestApp::start(backend).await else { return };
+    registered_cpo(&app);
+    let store = app.db().store();
+    let hub = store.list_partners().unwrap().pop().unwrap();
+    let hub_role = PartnerParty {
+        country_code: "NL".into(),
+        party_id: "HUB".into(),
+        role: "HUB".into(),
+        name: None,
+        status: "CONNECTED".into(),
+    };
+    store.upsert_partner_party(&hub.id, &hub_role).unwrap();
+    let client_info = |status: &str| json!({"party_id": "XYZ", "country_code": "DE", "role": "CPO", "status": status, "last_updated": "2026-01-01T00:00:00Z"});
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
+    assert_eq!(status, 200, "{body}");
+    let mut cologne = location("LOC9", 50.9375, 6.9603);
+    cologne.party = emsp_domain::PartyId::parse("DE*XYZ").unwrap();
+    cologne.evses[0].status = emsp_domain::EvseStatus::Available;
+    let wire = serde_json::to_value(v2_2_1::locations::from_domain(&cologne)).unwrap();
+    let (status, body) = call(&app, Method::PUT, "/ocpi/2.2.1/locations/DE/XYZ/LOC9", Some(wire)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (node, available) = eventually_shows(&app, false).await;
+    assert_eq!(node["id"], "DE*XYZ*LOC9");
+    assert_eq!((node["availability"]["available"].as_u64(), available), (Some(1), 1), "{node}");
+
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("OFFLINE"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (node, available) = eventually_shows(&app, true).await;
+    let statuses: Vec<&str> = node["evses"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == "UNKNOWN"), "{node}");
+    assert_eq!((node["availability"]["available"].as_u64(), available), (Some(0), 0), "{node}");
+
+    // A restart loads the stored party status.
+    let app = app.restart().await;
+    let (node, available) = eventually_shows(&app, true).await;
+    assert_eq!((node["availability"]["available"].as_u64(), available), (Some(0), 0), "{node}");
+
+    let (status, body) =
+        call(&app, Method::PUT, "/ocpi/2.2.1/hubclientinfo/DE/XYZ", Some(client_info("CONNECTED"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (node, available) = eventually_shows(&app, false).await;
+    let statuses: Vec<&str> = node["evses"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert!(statuses.contains(&"AVAILABLE") && !statuses.contains(&"UNKNOWN"), "{node}");
+    assert_eq!((node["availability"]["available"].as_u64(), available), (Some(1), 1), "{node}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_party_reported_offline_is_stale_on_sqlite() {
+    a_party_reported_offline_is_stale(TestBackend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_party_reported_offline_is_stale_on_postgres() {
+    a_party_reported_offline_is_stale(TestBackend::Postgres).await;
+}

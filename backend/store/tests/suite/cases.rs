@@ -642,3 +642,102 @@ pub fn payments_in_phases_are_listed_oldest_first(store: &Store) {
     let earlier = chrono::Utc::now().naive_utc() - chrono::Duration::minutes(1);
     assert!(store.payments_in_phases(&["HELD"], earlier, 10).unwrap().is_empty());
 }
+
+/// A batch writes created and updated locations with their children, skips unchanged ones, and
+/// feeds one change per written location; a key twice in one batch ends as its last version.
+pub fn a_batch_upsert_writes_children_and_feeds_each_change(store: &Store) {
+    let first = vec![location("a", 52.0, 4.0), location("b", 52.1, 4.1), location("c", 52.2, 4.2)];
+    let outcomes: Vec<WriteOutcome> = store.upsert_locations(&first, None).into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes, vec![WriteOutcome::Created; 3]);
+    let mut second = first.clone();
+    second[0].evses.remove(1);
+    second[0].evses[0].connectors[0].max_electric_power = Some(300_000);
+    second[1].last_updated = at(7200);
+    second.push(location("d", 52.3, 4.3));
+    let outcomes: Vec<WriteOutcome> = store.upsert_locations(&second, None).into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        outcomes,
+        vec![WriteOutcome::Updated, WriteOutcome::Unchanged, WriteOutcome::Unchanged, WriteOutcome::Created]
+    );
+    for expected in [&second[0], &second[2], &second[3]] {
+        assert_eq!(&store.get_location(&expected.key()).unwrap().unwrap(), expected);
+    }
+    let mut conn = store.conn().unwrap();
+    let evse_rows: i64 = evses::table.count().get_result(&mut *conn).unwrap();
+    let connector_rows: i64 = connectors::table.count().get_result(&mut *conn).unwrap();
+    drop(conn);
+    assert_eq!((evse_rows, connector_rows), (7, 10), "old children of the updated location are gone");
+    let keys: Vec<String> = feed_kinds(store).into_iter().map(|(_, key)| key).collect();
+    assert_eq!(keys, ["NL*ABC*A", "NL*ABC*B", "NL*ABC*C", "NL*ABC*A", "NL*ABC*D"]);
+
+    let mut renamed = location("e", 52.4, 4.4);
+    renamed.name = Some("Last".into());
+    let twice = vec![location("e", 52.4, 4.4), renamed.clone()];
+    let outcomes: Vec<WriteOutcome> = store.upsert_locations(&twice, None).into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes, vec![WriteOutcome::Created, WriteOutcome::Updated]);
+    assert_eq!(store.get_location("NL*ABC*E").unwrap().unwrap(), renamed);
+}
+
+/// A party its hub reports not CONNECTED is stale; the change travels in the feed, only when the
+/// staleness changes, and a direct connection that says CONNECTED keeps it fresh.
+pub fn party_staleness_is_stored_and_fed(store: &Store) {
+    let party = |country_code: &str, party_id: &str, status: &str| PartnerParty {
+        country_code: country_code.into(),
+        party_id: party_id.into(),
+        role: "CPO".into(),
+        name: None,
+        status: status.into(),
+    };
+    let hub = store
+        .create_partner(&NewPartner {
+            name: "hub",
+            status: PartnerStatus::Registered,
+            versions_url: None,
+            incoming_token: None,
+            outgoing_token: None,
+        })
+        .unwrap();
+    let party_changes = |store: &Store| -> Vec<(String, serde_json::Value)> {
+        store
+            .changes_since(0, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.kind == ChangeKind::PartyStatus)
+            .map(|c| (c.entity_key, c.payload))
+            .collect()
+    };
+    store.upsert_partner_party(&hub.id, &party("DE", "XYZ", "CONNECTED")).unwrap();
+    assert!(party_changes(store).is_empty(), "a connected party is not stale");
+    store.upsert_partner_party(&hub.id, &party("de", "xyz", "OFFLINE")).unwrap();
+    store.upsert_partner_party(&hub.id, &party("DE", "XYZ", "SUSPENDED")).unwrap();
+    store.upsert_partner_party(&hub.id, &party("FR", "NEW", "PLANNED")).unwrap();
+    assert_eq!(store.stale_parties().unwrap(), vec!["DE*XYZ".to_owned(), "FR*NEW".to_owned()]);
+    assert_eq!(
+        party_changes(store),
+        vec![
+            ("DE*XYZ".to_owned(), serde_json::json!({"stale": true})),
+            ("FR*NEW".to_owned(), serde_json::json!({"stale": true})),
+        ],
+        "OFFLINE to SUSPENDED changes nothing for search"
+    );
+    store.upsert_partner_party(&hub.id, &party("DE", "XYZ", "CONNECTED")).unwrap();
+    assert_eq!(store.stale_parties().unwrap(), vec!["FR*NEW".to_owned()]);
+    assert_eq!(party_changes(store).last().unwrap(), &("DE*XYZ".to_owned(), serde_json::json!({"stale": false})));
+
+    // FR*NEW also connected directly: fresh, whatever the hub says; replacing the direct parties
+    // without it makes it stale again.
+    let direct = store
+        .create_partner(&NewPartner {
+            name: "direct",
+            status: PartnerStatus::Registered,
+            versions_url: None,
+            incoming_token: None,
+            outgoing_token: None,
+        })
+        .unwrap();
+    store.set_partner_parties(&direct.id, &[party("FR", "NEW", "CONNECTED")]).unwrap();
+    assert!(store.stale_parties().unwrap().is_empty());
+    store.set_partner_parties(&direct.id, &[]).unwrap();
+    assert_eq!(store.stale_parties().unwrap(), vec!["FR*NEW".to_owned()]);
+    assert_eq!(party_changes(store).len(), 5);
+}

@@ -40,6 +40,8 @@ store_test_suite!(
     rewriting_the_same_content_is_skipped,
     update_replaces_evses_and_connectors,
     a_batch_upsert_keeps_the_good_locations,
+    a_batch_upsert_writes_children_and_feeds_each_change,
+    party_staleness_is_stored_and_fed,
     invalid_location_is_rejected_and_nothing_is_stored,
     evse_status_change_bumps_the_location_and_feeds_the_index,
     removing_a_location_feeds_the_index,
