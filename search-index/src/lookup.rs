@@ -26,7 +26,7 @@ impl SearchIndex {
             record
                 .evses
                 .iter()
-                .map(|evse| (evse.uid.as_str().to_owned(), status_from_code(evse.status())))
+                .map(|evse| (evse.uid.as_str().to_owned(), record.reported_status(evse)))
                 .filter(|(_, status)| *status != EvseStatus::Removed)
                 .collect(),
         )

@@ -120,6 +120,21 @@ impl EventBus {
         Subscription { receiver, bus: self.inner.clone(), key: Some(key), _channel: PhantomData }
     }
 
+    /// The ids of channel `C`'s topics that start with `prefix` (ASCII case-insensitive): who
+    /// listens to anything of one party, say.
+    pub fn topics_with_prefix<C: Channel>(&self, prefix: &str) -> Vec<String> {
+        let topics = self.inner.topics.lock();
+        topics
+            .keys()
+            .filter(|(name, id)| {
+                *name == C::NAME
+                    && id.len() >= prefix.len()
+                    && id.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            })
+            .map(|(_, id)| id.to_string())
+            .collect()
+    }
+
     /// Topics with at least one subscriber (for metrics and tests).
     pub fn topic_count(&self) -> usize {
         self.inner.topics.lock().len()
@@ -217,6 +232,19 @@ mod tests {
             Received::Event(word) => assert_eq!(word.as_str(), "hello"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn topics_are_found_by_prefix_per_channel() {
+        let bus = EventBus::new();
+        let _one = bus.subscribe::<Numbers>("NL*ABC*1");
+        let _two = bus.subscribe::<Numbers>("NL*ABC*2");
+        let _other = bus.subscribe::<Numbers>("NL*XYZ*1");
+        let _word = bus.subscribe::<Words>("NL*ABC*3");
+        let mut found = bus.topics_with_prefix::<Numbers>("nl*abc*");
+        found.sort();
+        assert_eq!(found, vec!["NL*ABC*1".to_owned(), "NL*ABC*2".to_owned()]);
+        assert!(bus.topics_with_prefix::<Numbers>("DE*").is_empty());
     }
 
     #[tokio::test]

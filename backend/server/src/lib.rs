@@ -3,8 +3,8 @@
 mod api;
 pub mod app;
 mod bench_api;
-mod bench_invoices;
 mod bench_authorize;
+mod bench_invoices;
 mod bench_roaming;
 pub mod cli;
 pub mod config;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use emsp_events::{ChargingSession, ChargingSessionChanged, EventBus};
+use emsp_events::{ChargerStatus, ChargingSession, ChargingSessionChanged, EventBus};
 use emsp_graphql::{TariffBook, publish_charger_status};
 use emsp_search_index::SearchIndex;
 use emsp_store::{Change, ChangeKind, Store, StoreResult};
@@ -41,13 +41,18 @@ impl LiveFeed {
     /// chargers whose statuses may have changed.
     pub fn applied(&self, store: &Store, index: &SearchIndex, changes: &[Change]) -> StoreResult<()> {
         let mut upserted: Vec<String> = Vec::new();
-        let mut chargers: Vec<&str> = Vec::new();
+        let mut chargers: Vec<String> = Vec::new();
         for change in changes {
             match change.kind {
                 ChangeKind::TariffUpserted => upserted.push(change.entity_key.clone()),
                 ChangeKind::TariffRemoved => self.tariffs.remove(&change.entity_key),
                 ChangeKind::EvseStatus | ChangeKind::LocationUpserted | ChangeKind::LocationRemoved => {
-                    chargers.push(&change.entity_key);
+                    chargers.push(change.entity_key.clone());
+                }
+                ChangeKind::PartyStatus => {
+                    // Every charger of the party now reports UNKNOWN (or its real status again).
+                    let prefix = format!("{}*", change.entity_key);
+                    chargers.extend(self.events.topics_with_prefix::<ChargerStatus>(&prefix));
                 }
                 ChangeKind::ChargingUpdated => {
                     let user_id = change.payload["user_id"].as_str().unwrap_or_default().to_owned();
@@ -72,7 +77,7 @@ impl LiveFeed {
         }
         chargers.sort_unstable();
         chargers.dedup();
-        for key in chargers {
+        for key in &chargers {
             publish_charger_status(&self.events, index, key);
         }
         Ok(())

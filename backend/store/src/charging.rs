@@ -306,7 +306,7 @@ impl Store {
         self.charging_updates.subscribe()
     }
 
-    fn announce(&self, record: &ChargingRecord) {
+    fn announce_charging(&self, record: &ChargingRecord) {
         // No subscriber is not an error.
         let _ = self.charging_updates.send(ChargingUpdate { id: record.id.clone(), user_id: record.user_id.clone() });
     }
@@ -351,7 +351,7 @@ impl Store {
             )?;
             load_charging(conn, new.id)?.ok_or_else(|| StoreError::NotFound(new.id.to_owned()))
         })?;
-        self.announce(&record);
+        self.announce_charging(&record);
         Ok(record)
     }
 
@@ -385,7 +385,7 @@ impl Store {
         if let Some(applied) = &applied
             && applied.changed
         {
-            self.announce(&applied.record);
+            self.announce_charging(&applied.record);
         }
         Ok(applied)
     }

@@ -30,8 +30,8 @@ pub use error::{StoreError, StoreResult};
 pub use invoices::{FleetMember, FleetRecord, FleetRole, InvoiceRecord, RunMode, format_number};
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};
+pub use payments::{NewWebhookEvent, PaymentAction, PaymentChange, PaymentLookup, PaymentRecord, WebhookApplied};
 pub use tokens::{
     AuditFilter, AuthorizationRecord, NewAuthorization, TokenAuditEntry, TokenChange, TokenFilter, TokenPushState,
     TokenRecord, contract_key, new_contract_id, token_key,
 };
-pub use payments::{NewWebhookEvent, PaymentAction, PaymentChange, PaymentLookup, PaymentRecord, WebhookApplied};

@@ -278,7 +278,7 @@ impl Store {
         self.token_events.subscribe()
     }
 
-    fn announce(&self, key: &str, action: &str) {
+    fn announce_token(&self, key: &str, action: &str) {
         // No subscriber (no push configured, tests) is fine.
         let _ = self.token_events.send(TokenChange { key: key.to_owned(), action: action.to_owned() });
     }
@@ -302,7 +302,7 @@ impl Store {
         });
         match result {
             Ok(()) => {
-                self.announce(&row.key, action);
+                self.announce_token(&row.key, action);
                 Ok(record.clone())
             }
             Err(error) if is_unique_violation(&error) => {
@@ -798,7 +798,7 @@ impl Store {
         if let Ok(Some((before, after))) = &result
             && before != after
         {
-            self.announce(&key, action);
+            self.announce_token(&key, action);
         }
         match result {
             Err(error) if is_unique_violation(&error) => {

@@ -6,8 +6,8 @@
 //! instances return at once; `EMSP_REQUIRE_POSTGRES=1` turns that into a failure.
 
 mod cases;
-mod invoice_cases;
 mod charging_cases;
+mod invoice_cases;
 mod token_cases;
 
 macro_rules! store_test_suite {
