@@ -332,7 +332,7 @@ pub async fn pull_all(roaming: &Roaming) {
             return;
         }
     };
-    for partner in partners {
+    for partner in partners.iter().cloned() {
         let offers = endpoint(&partner, Module::Locations).is_some() || endpoint(&partner, Module::Tariffs).is_some();
         if partner.status != PartnerStatus::Registered || !offers {
             continue;
@@ -341,8 +341,37 @@ pub async fn pull_all(roaming: &Roaming) {
             tracing::warn!(partner = %partner.id, %error, "pull failed; retried next cycle");
         }
     }
+    for partner in &partners {
+        if partner.status == PartnerStatus::Registered {
+            pull_charging_of(roaming, partner).await;
+        }
+    }
     // Tokens whose push failed since the last cycle (and every token, to a new partner).
     crate::tokens::repush(roaming).await;
+}
+
+/// Sessions and CDRs a partner offers as Sender, since its last successful pull (the last day for
+/// a partner never pulled): what its pushes may have missed. Each object takes the push path, so
+/// what is already stored changes nothing.
+async fn pull_charging_of(roaming: &Roaming, partner: &Partner) {
+    let since = partner.last_pull_at.map(|t| t.and_utc()).unwrap_or_else(|| Utc::now() - chrono::Duration::days(1));
+    for module in ["sessions", "cdrs"] {
+        let offered = partner
+            .endpoints
+            .iter()
+            .any(|e| e.identifier == module && e.role.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("SENDER")));
+        if !offered {
+            continue;
+        }
+        match crate::sessions::pull_charging(roaming, &partner.id, module, since).await {
+            Ok(report) => {
+                tracing::info!(partner = %partner.id, module, received = report.received, stored = report.stored, "charging pull done");
+            }
+            Err(error) => {
+                tracing::warn!(partner = %partner.id, module, %error, "charging pull failed; retried next cycle")
+            }
+        }
+    }
 }
 
 /// Pulls every partner every `interval` (with up to 10 % jitter so replicas and partners do not

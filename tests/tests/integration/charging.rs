@@ -299,6 +299,19 @@ async fn start_live_stop_cdr(backend: TestBackend) {
     let session = session_until(&setup, &id, "still completed", |s| s["status"] == "COMPLETED").await;
     assert_eq!(session["cdr"]["totalCostExclVat"], last["cdr"]["totalCostExclVat"]);
 
+    // A CDR whose push never reached us is fetched by the next scheduled pull cycle.
+    {
+        use diesel::prelude::*;
+        use emsp_store::schema::cdrs;
+        let mut conn = store.conn().unwrap();
+        let deleted = diesel::delete(cdrs::table.filter(cdrs::key.eq(&stored.key))).execute(&mut *conn).unwrap();
+        assert_eq!(deleted, 1);
+    }
+    assert!(store.get_cdr(&stored.key).unwrap().is_none());
+    emsp_roaming::pull::pull_all(&setup.app.roaming()).await;
+    let pulled = store.get_cdr(&stored.key).unwrap().expect("the pull cycle brings the lost CDR back");
+    assert_eq!(pulled.partner_id, partner);
+
     setup.cpo.stop().await;
     setup.app.stop().await;
 }
