@@ -31,7 +31,9 @@ CREATE TABLE tokens (
     created_at TIMESTAMP NOT NULL,
     last_updated TIMESTAMP NOT NULL
 );
-CREATE INDEX tokens_uid ON tokens (uid_key);
+-- (uid_key, key): `get_token` filters by uid and orders by key; with the key in the index the
+-- planner never walks the primary key in order filtering rows (a full scan at 100k tokens).
+CREATE INDEX tokens_uid ON tokens (uid_key, key);
 CREATE INDEX tokens_contract ON tokens (contract_key);
 CREATE INDEX tokens_user ON tokens (user_id);
 CREATE INDEX tokens_fleet ON tokens (fleet_id);
