@@ -332,8 +332,8 @@ pub async fn pull_all(roaming: &Roaming) {
             return;
         }
     };
-    for partner in partners.iter().cloned() {
-        let offers = endpoint(&partner, Module::Locations).is_some() || endpoint(&partner, Module::Tariffs).is_some();
+    for partner in &partners {
+        let offers = endpoint(partner, Module::Locations).is_some() || endpoint(partner, Module::Tariffs).is_some();
         if partner.status != PartnerStatus::Registered || !offers {
             continue;
         }
@@ -356,11 +356,7 @@ pub async fn pull_all(roaming: &Roaming) {
 async fn pull_charging_of(roaming: &Roaming, partner: &Partner) {
     let since = partner.last_pull_at.map(|t| t.and_utc()).unwrap_or_else(|| Utc::now() - chrono::Duration::days(1));
     for module in ["sessions", "cdrs"] {
-        let offered = partner
-            .endpoints
-            .iter()
-            .any(|e| e.identifier == module && e.role.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("SENDER")));
-        if !offered {
+        if crate::sessions::sender_endpoint(partner, module).is_none() {
             continue;
         }
         match crate::sessions::pull_charging(roaming, &partner.id, module, since).await {

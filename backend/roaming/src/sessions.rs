@@ -17,7 +17,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use emsp_domain::{Cdr, CdrReport, ChargingEvent, PartyId, Session, SessionReport, Tariff};
 use emsp_ocpi::{ImportOptions, Notes, OcpiVersion, StatusCode, v2_1_1, v2_2_1};
-use emsp_store::{NewCdr, PriceCheck, Store, StoreError, WriteOutcome, object_key};
+use emsp_store::{NewCdr, Partner, PriceCheck, Store, StoreError, WriteOutcome, object_key};
 use serde_json::{Map, Value};
 
 use crate::error::{OcpiError, RoamingError};
@@ -471,6 +471,15 @@ pub struct ChargingPullReport {
     pub skipped: usize,
 }
 
+/// The URL of `module` on a partner that serves it as Sender (2.2.1 role SENDER, or no role: 2.1.1).
+pub fn sender_endpoint(partner: &Partner, module: &str) -> Option<String> {
+    partner
+        .endpoints
+        .iter()
+        .find(|e| e.identifier == module && e.role.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("SENDER")))
+        .map(|e| e.url.clone())
+}
+
 /// Pulls the partner's sessions (`module` = `sessions`) or CDRs (`cdrs`) from its Sender interface,
 /// following `Link` headers; each object goes through the same path as a push.
 pub async fn pull_charging(
@@ -489,11 +498,7 @@ pub async fn pull_charging(
     let partner = partner.ok_or_else(|| RoamingError::MissingEndpoints(format!("no partner {partner_id}")))?;
     let token = token.ok_or_else(|| RoamingError::MissingEndpoints(format!("partner {partner_id} has no token")))?;
     let version = partner.version.as_deref().and_then(|v| OcpiVersion::parse(v).ok()).unwrap_or(OcpiVersion::V2_2_1);
-    let endpoint = partner
-        .endpoints
-        .iter()
-        .find(|e| e.identifier == module && e.role.as_deref().is_none_or(|r| r.eq_ignore_ascii_case("SENDER")))
-        .map(|e| e.url.clone())
+    let endpoint = sender_endpoint(&partner, module)
         .ok_or_else(|| RoamingError::MissingEndpoints(format!("{module} (SENDER)")))?;
     let default_party = parties
         .iter()
