@@ -223,7 +223,7 @@ pub fn decide(
     partner_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Decision, Undecided> {
-    let record = store.get_token(uid)?.ok_or(Undecided::UnknownToken)?;
+    let (record, owner_disabled) = store.get_token_and_owner_disabled(uid)?.ok_or(Undecided::UnknownToken)?;
     if token_type.is_some_and(|wanted| wanted != &record.token.token_type) {
         return Err(Undecided::UnknownToken);
     }
@@ -233,10 +233,7 @@ pub fn decide(
         AllowedType::Expired => Some("This card has expired."),
         _ => None,
     };
-    if allowed == AllowedType::Allowed
-        && let Some(user_id) = &record.user_id
-        && store.user_disabled(user_id)? == Some(true)
-    {
+    if allowed == AllowedType::Allowed && owner_disabled == Some(true) {
         allowed = AllowedType::NoCredit;
         info = Some("Your account cannot pay for charging at the moment.");
     }

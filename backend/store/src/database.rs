@@ -6,9 +6,11 @@
 //! `establish`, which tries every backend in turn and hides the real error (a PostgreSQL URL
 //! would otherwise be opened as a SQLite file named `postgres:`).
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -188,6 +190,33 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// `url` with `sslmode=disable` added when it names a server on this machine and says nothing of
+/// TLS. libpq's default (`prefer`) encrypts even on the loopback interface, where nothing can be
+/// overheard; the encryption costs server and database CPU on every round trip. A URL that sets
+/// `sslmode` (or `sslrootcert`, ...) is left as it is, so a local TLS proxy can still be used.
+fn loopback_without_tls(url: &str) -> String {
+    if url.contains("ssl") {
+        return url.to_owned();
+    }
+    let Some((_, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        // No host at all: libpq uses the local Unix socket, which never uses TLS anyway.
+        || host.is_empty();
+    if !loopback {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
+}
+
 /// Opens connections for the pool, each set up for its backend.
 #[derive(Debug)]
 pub struct ConnectionManager {
@@ -204,16 +233,91 @@ impl ConnectionManager {
             let separator = if url.contains('?') { '&' } else { '?' };
             format!("{url}{separator}connect_timeout={}", self.connect_timeout.as_secs().max(1))
         };
-        PgConnection::establish(&url)
+        PgConnection::establish(&loopback_without_tls(&url))
+    }
+}
+
+/// A connection of the pool, with what the pool needs to skip its liveness check.
+///
+/// Checking every connection out with a `SELECT 1` costs a round trip per store call: at a few
+/// store calls per request that was a third of the database round trips of a real-time
+/// authorization. A connection that was in use within the last [`FRESH_FOR`] and has seen no lost
+/// connection since it was last checked is handed out without a check, as connection pools such
+/// as HikariCP do. A lost connection anywhere (the server restarted, a proxy cut it) counts in
+/// [`LOST_CONNECTIONS`]; every connection is then checked again on its next checkout, so the one
+/// that failed is discarded and a restart costs at most the requests that were already running.
+pub struct PoolConnection {
+    conn: DbConnection,
+    used_at: Instant,
+    lost_seen: u64,
+}
+
+/// How long after its last use a connection is trusted without a check.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// Lost connections seen by this process (see [`PoolConnection`]).
+static LOST_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `error` when it says the connection itself is gone.
+pub(crate) fn note_error(error: &diesel::result::Error) {
+    use diesel::result::{DatabaseErrorKind, Error};
+    if matches!(
+        error,
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager
+    ) {
+        LOST_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Deref for PoolConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection checked out of the store's pool; back in the pool when dropped.
+pub struct StoreConnection(PooledConnection<ConnectionManager>);
+
+impl Deref for StoreConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for StoreConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0.conn
+    }
+}
+
+impl PoolConnection {
+    fn new(conn: DbConnection) -> Self {
+        Self { conn, used_at: Instant::now(), lost_seen: LOST_CONNECTIONS.load(Ordering::Relaxed) }
+    }
+
+    /// Whether the pool may hand this connection out without a check.
+    fn trusted(&self) -> bool {
+        self.used_at.elapsed() < FRESH_FOR && self.lost_seen == LOST_CONNECTIONS.load(Ordering::Relaxed)
     }
 }
 
 impl diesel::r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PoolConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        match &self.url {
+    fn connect(&self) -> Result<PoolConnection, Self::Error> {
+        let conn = match &self.url {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.to_string_lossy();
                 let mut conn = SqliteConnection::establish(&path).map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -223,21 +327,32 @@ impl diesel::r2d2::ManageConnection for ConnectionManager {
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
             DatabaseUrl::Postgres(url) => {
-                let conn = self.connect_pg(url).map_err(diesel::r2d2::Error::ConnectionError)?;
-                Ok(DbConnection::Postgres(conn))
+                DbConnection::Postgres(self.connect_pg(url).map_err(diesel::r2d2::Error::ConnectionError)?)
             }
+        };
+        Ok(PoolConnection::new(conn))
+    }
+
+    fn is_valid(&self, conn: &mut PoolConnection) -> Result<(), Self::Error> {
+        if conn.trusted() {
+            return Ok(());
         }
+        // Read the count before the check: a loss reported while it runs is checked next time.
+        let lost_seen = LOST_CONNECTIONS.load(Ordering::Relaxed);
+        conn.conn.ping().map_err(diesel::r2d2::Error::QueryError)?;
+        conn.used_at = Instant::now();
+        conn.lost_seen = lost_seen;
+        Ok(())
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut PoolConnection) -> bool {
+        // Back from a checkout: it was in use just now. A loss during that use moved the count
+        // past `lost_seen`, so the next checkout still checks it.
+        conn.used_at = Instant::now();
+        conn.conn.is_broken()
     }
 }
 
@@ -356,14 +471,14 @@ impl Store {
     }
 
     /// A pooled connection, waiting at most the configured timeout.
-    pub fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager>> {
-        Ok(self.pool.get()?)
+    pub fn conn(&self) -> StoreResult<StoreConnection> {
+        Ok(StoreConnection(self.pool.get()?))
     }
 
     /// Checks that the database answers, waiting at most `timeout` for a connection.
     pub fn ping(&self, timeout: Duration) -> StoreResult<()> {
         let mut conn = self.pool.get_timeout(timeout)?;
-        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        diesel::sql_query("SELECT 1").execute(&mut **conn)?;
         Ok(())
     }
 
@@ -412,6 +527,27 @@ mod tests {
         let dir = std::env::temp_dir();
         let url = format!("sqlite://{}/emsp.sqlite", dir.display());
         assert_eq!(DatabaseUrl::parse(&url).unwrap(), DatabaseUrl::Sqlite(dir.join("emsp.sqlite")));
+    }
+
+    #[test]
+    fn tls_is_left_off_only_for_servers_on_this_machine() {
+        assert_eq!(
+            loopback_without_tls("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+        );
+        assert_eq!(
+            loopback_without_tls("postgres://u:p@localhost/db?connect_timeout=5"),
+            "postgres://u:p@localhost/db?connect_timeout=5&sslmode=disable"
+        );
+        assert_eq!(loopback_without_tls("postgres://[::1]:5432/db"), "postgres://[::1]:5432/db?sslmode=disable");
+        for kept in [
+            "postgres://u@db.example.com/emsp",
+            "postgres://u@10.0.0.5:5432/emsp",
+            "postgres://u@127.0.0.1/emsp?sslmode=require",
+            "postgres://u@localhost.evil.example/emsp",
+        ] {
+            assert_eq!(loopback_without_tls(kept), kept);
+        }
     }
 
     #[test]

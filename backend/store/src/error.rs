@@ -16,7 +16,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
     /// A stored document no longer parses: a bug or a manual edit, never the caller's fault.
@@ -34,6 +34,13 @@ pub enum StoreError {
     Conflict(String),
     #[error("crypto: {0}")]
     Crypto(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        crate::database::note_error(&error);
+        StoreError::Database(error)
+    }
 }
 
 impl From<diesel::r2d2::PoolError> for StoreError {

@@ -24,7 +24,10 @@ pub use charging::{
     SessionRecord, object_key,
 };
 pub use crypto::{TokenCipher, generate_token, hash_token};
-pub use database::{Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolStats, Store, StoreOptions};
+pub use database::{
+    Backend, ConnectionManager, DatabaseUrl, DbConnection, PoolConnection, PoolStats, Store, StoreConnection,
+    StoreOptions,
+};
 pub use diesel::result::Error as DieselError;
 pub use error::{StoreError, StoreResult};
 pub use invoices::{FleetMember, FleetRecord, FleetRole, InvoiceRecord, RunMode, format_number};

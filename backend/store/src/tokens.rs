@@ -364,6 +364,20 @@ impl Store {
         row.map(TokenRow::into_record).transpose()
     }
 
+    /// [`Store::get_token`] with whether its driver's account is disabled (`None` without a
+    /// driver), in one query: the real-time authorization needs both on every request.
+    pub fn get_token_and_owner_disabled(&self, uid: &str) -> StoreResult<Option<(TokenRecord, Option<bool>)>> {
+        let mut conn = self.conn()?;
+        let row: Option<(TokenRow, Option<bool>)> = tokens::table
+            .left_join(users::table)
+            .filter(tokens::uid_key.eq(uid.to_ascii_uppercase()))
+            .order(tokens::key.asc())
+            .select((TokenRow::as_select(), users::disabled.nullable()))
+            .first(&mut *conn)
+            .optional()?;
+        row.map(|(token, disabled)| Ok((token.into_record()?, disabled))).transpose()
+    }
+
     /// The token of `party` with this uid (in any case).
     pub fn get_party_token(&self, party: &PartyId, uid: &str) -> StoreResult<Option<TokenRecord>> {
         let mut conn = self.conn()?;
@@ -813,12 +827,6 @@ impl Store {
             }
             other => other,
         }
-    }
-
-    /// Whether the user exists and is disabled (`None` when there is no such user).
-    pub fn user_disabled(&self, user_id: &str) -> StoreResult<Option<bool>> {
-        let mut conn = self.conn()?;
-        Ok(users::table.find(user_id).select(users::disabled).first(&mut *conn).optional()?)
     }
 
     /// Audit entries matching `filter`, newest first, and how many match in all.

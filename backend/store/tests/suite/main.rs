@@ -99,3 +99,34 @@ fn a_store_without_a_key_refuses_to_keep_partner_tokens() {
     assert!(err.to_string().contains("EMSP_SECRET_KEY"), "{err}");
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+/// The pool hands out a recently used connection without a `SELECT 1`; a connection the server
+/// killed must then cost at most the one call that found it, never every call after it.
+#[test]
+fn a_killed_connection_fails_at_most_the_call_that_found_it() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let Some(db) = emsp_store::testing::TestDb::postgres() else { return };
+    let name = format!("emsp_pool_{}", uuid::Uuid::new_v4().simple());
+    let url = emsp_store::DatabaseUrl::parse(&format!("{}&application_name={name}", db.url())).unwrap();
+    let mut options = emsp_store::StoreOptions::new(url);
+    options.pool_size = 3;
+    let store = emsp_store::Store::open(options).unwrap();
+    // Three connections, all in use within the last second.
+    let held: Vec<_> = (0..3).map(|_| store.conn().unwrap()).collect();
+    drop(held);
+    assert!(store.get_token("NOPE").unwrap().is_none());
+
+    let mut admin = diesel::pg::PgConnection::establish(&emsp_store::testing::postgres_url().unwrap()).unwrap();
+    let killed = diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+    ))
+    .execute(&mut admin)
+    .unwrap();
+    assert_eq!(killed, 3, "the pool's three connections are killed");
+
+    let results: Vec<_> = (0..6).map(|_| store.get_token("NOPE")).collect();
+    let failures = results.iter().filter(|r| r.is_err()).count();
+    assert!(failures <= 1, "{failures} calls failed after the kill: {results:?}");
+    assert!(results[1..].iter().all(Result::is_ok), "every call after the first works: {results:?}");
+}
