@@ -75,16 +75,16 @@ pub struct ChargingApi {
     pub updates: Arc<dyn SessionUpdates>,
 }
 
-fn api<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ChargingApi> {
+pub(crate) fn api<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ChargingApi> {
     ctx.data_opt::<ChargingApi>().ok_or_else(|| internal(&"charging is not configured in this schema"))
 }
 
-fn user_id(ctx: &Context<'_>) -> async_graphql::Result<String> {
+pub(crate) fn user_id(ctx: &Context<'_>) -> async_graphql::Result<String> {
     Ok(viewer(ctx)?.0.sub.clone())
 }
 
 /// A service error in the API's terms.
-fn charging_error(error: ChargingError) -> async_graphql::Error {
+pub(crate) fn charging_error(error: ChargingError) -> async_graphql::Error {
     match error {
         ChargingError::NotFound(what) => ApiCode::NotFound.error(format!("{what} not found")),
         ChargingError::Invalid(message) => ApiCode::BadUserInput.error(message),

@@ -14,6 +14,7 @@ mod loaders;
 mod mutation;
 mod pricing;
 mod query;
+mod reservations;
 mod schema;
 mod subscription;
 mod tariff_book;

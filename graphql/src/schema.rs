@@ -10,11 +10,12 @@ use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
+use crate::reservations::ReservationQuery;
 use crate::subscription::SubscriptionRoot;
 
 /// Every query: the root and each area's own.
 #[derive(MergedObject)]
-pub struct Query(QueryRoot, ChargingQuery);
+pub struct Query(QueryRoot, ChargingQuery, ReservationQuery);
 
 /// Every mutation.
 #[derive(MergedObject)]
@@ -42,7 +43,7 @@ impl Default for ApiLimits {
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
     let mut builder = Schema::build(
-        Query(QueryRoot, ChargingQuery),
+        Query(QueryRoot, ChargingQuery, ReservationQuery),
         Mutation(MutationRoot, ChargingMutation),
         Subscription(SubscriptionRoot, ChargingSubscription),
     )
@@ -62,7 +63,7 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
     Schema::build(
-        Query(QueryRoot, ChargingQuery),
+        Query(QueryRoot, ChargingQuery, ReservationQuery),
         Mutation(MutationRoot, ChargingMutation),
         Subscription(SubscriptionRoot, ChargingSubscription),
     )

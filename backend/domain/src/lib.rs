@@ -17,6 +17,7 @@ pub mod money;
 pub mod opening_hours;
 pub mod party;
 pub mod pricing;
+pub mod reservation;
 pub mod session;
 pub mod tariff;
 pub mod token;
@@ -41,6 +42,7 @@ pub use pricing::{
     CdrCheck, PlannedPeriods, PlannedSession, PriceBreakdown, PricingError, check_cdr, estimate, plan_periods,
     price_cdr, price_periods, price_session,
 };
+pub use reservation::{CommandFacts, ReservationStatus, reservation_failure_message, reservation_status};
 pub use session::{AuthMethod, CdrToken, Session, SessionStatus};
 pub use tariff::{
     DayOfWeek, PriceComponent, ReservationRestriction, Tariff, TariffDimension, TariffElement, TariffRestrictions,

@@ -13,7 +13,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use emsp_domain::{ChargingEvent, ChargingPhase, CommandResponseType, CommandResultType, Token, TransitionError};
+use emsp_domain::{
+    ChargingEvent, ChargingPhase, CommandFacts, CommandResponseType, CommandResultType, FailureReason,
+    ReservationStatus, Token, TransitionError, reservation_status,
+};
 use emsp_ocpi::OcpiVersion;
 use emsp_ocpi::commands::{ChargingPreferences, CommandRequest, CommandResponse, CommandResult, CommandType};
 use emsp_store::{ChargingRecord, CommandRecord, NewCharging, NewCommand, Partner, PartnerStatus, Store, StoreError};
@@ -415,6 +418,73 @@ pub async fn cancel_reservation(
     let request = CommandRequest::CancelReservation { reservation_id: reservation_id.to_owned() };
     let sent = send_command(roaming, &target, &request, Some(user_id), None, Some(reservation_id)).await?;
     command_record(roaming, sent.id).await
+}
+
+/// A driver's reservation, as the app shows it (see [`emsp_domain::reservation`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    /// The reservation id we gave the CPO.
+    pub id: String,
+    /// The RESERVE_NOW command.
+    pub command_id: String,
+    pub partner_id: String,
+    pub location_id: String,
+    /// Our key of the charger, when we still have its location.
+    pub location_key: Option<String>,
+    pub evse_uid: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub status: ReservationStatus,
+    pub failure: Option<FailureReason>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The driver's reservations, newest first (at most `limit`), each with its status at `now`.
+pub async fn reservations(
+    roaming: &Roaming,
+    user_id: &str,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<Reservation>, ChargingError> {
+    let store = roaming.store.clone();
+    let user = user_id.to_owned();
+    blocking(move || {
+        let pairs = store.reservations_of_user(&user, limit)?;
+        let mut reservations = Vec::with_capacity(pairs.len());
+        for (reserve, cancel) in pairs {
+            let Some(reservation) = reservation_of(&reserve, cancel.as_ref(), now) else {
+                tracing::warn!(command = %reserve.id, "a stored RESERVE_NOW cannot be read; left out");
+                continue;
+            };
+            let location_key = store.location_key_of_partner(&reservation.partner_id, &reservation.location_id)?;
+            reservations.push(Reservation { location_key, ..reservation });
+        }
+        Ok(reservations)
+    })
+    .await
+}
+
+fn facts(command: &CommandRecord) -> CommandFacts<'_> {
+    CommandFacts { result: command.result.as_deref(), timed_out: command.timed_out_at.is_some() }
+}
+
+/// Reads a RESERVE_NOW command (the body we sent, in either version) into a reservation.
+fn reservation_of(reserve: &CommandRecord, cancel: Option<&CommandRecord>, now: DateTime<Utc>) -> Option<Reservation> {
+    let body: Value = serde_json::from_str(&reserve.request).ok()?;
+    let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
+    let expires_at = DateTime::parse_from_rfc3339(&text("expiry_date")?).ok()?.with_timezone(&Utc);
+    let (status, failure) = reservation_status(facts(reserve), cancel.map(facts), expires_at, now);
+    Some(Reservation {
+        id: reserve.reservation_id.clone().or_else(|| text("reservation_id"))?,
+        command_id: reserve.id.clone(),
+        partner_id: reserve.partner_id.clone(),
+        location_id: text("location_id")?,
+        location_key: None,
+        evse_uid: text("evse_uid"),
+        expires_at,
+        status,
+        failure,
+        created_at: reserve.created_at.and_utc(),
+    })
 }
 
 /// UNLOCK_CONNECTOR at a charger.

@@ -604,6 +604,65 @@ impl Store {
             .optional()?)
     }
 
+    /// A driver's reservations, newest first: each RESERVE_NOW command with the newest
+    /// CANCEL_RESERVATION the driver sent for the same reservation, if any. Two queries.
+    pub fn reservations_of_user(
+        &self,
+        user_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(CommandRecord, Option<CommandRecord>)>> {
+        let mut conn = self.conn()?;
+        let reservations: Vec<CommandRecord> = charge_commands::table
+            .filter(charge_commands::user_id.eq(user_id))
+            .filter(charge_commands::command.eq("RESERVE_NOW"))
+            .select(charge_commands::all_columns)
+            .order((charge_commands::created_at.desc(), charge_commands::id.desc()))
+            .limit(limit)
+            .load(&mut *conn)?;
+        let ids: Vec<&str> = reservations.iter().filter_map(|r| r.reservation_id.as_deref()).collect();
+        let cancels: Vec<CommandRecord> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            charge_commands::table
+                .filter(charge_commands::user_id.eq(user_id))
+                .filter(charge_commands::command.eq("CANCEL_RESERVATION"))
+                .filter(charge_commands::reservation_id.eq_any(&ids))
+                .select(charge_commands::all_columns)
+                .order(charge_commands::created_at.asc())
+                .load(&mut *conn)?
+        };
+        // The newest cancel per (partner, reservation id) wins: later rows overwrite earlier ones.
+        let mut newest: std::collections::HashMap<(&str, &str), &CommandRecord> = std::collections::HashMap::new();
+        for cancel in &cancels {
+            if let Some(id) = cancel.reservation_id.as_deref() {
+                newest.insert((cancel.partner_id.as_str(), id), cancel);
+            }
+        }
+        Ok(reservations
+            .iter()
+            .map(|reserve| {
+                let cancel = reserve
+                    .reservation_id
+                    .as_deref()
+                    .and_then(|id| newest.get(&(reserve.partner_id.as_str(), id)))
+                    .map(|c| (*c).clone());
+                (reserve.clone(), cancel)
+            })
+            .collect())
+    }
+
+    /// The key of the location `location_id` that `partner_id` sent us (any case), if we have it.
+    pub fn location_key_of_partner(&self, partner_id: &str, location_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(locations::table
+            .filter(locations::partner_id.eq(partner_id))
+            .filter(locations::location_id.eq(location_id))
+            .select(locations::key)
+            .order(locations::key.asc())
+            .first(&mut *conn)
+            .optional()?)
+    }
+
     /// Creates or replaces a CPO's session. A session older than the stored one (`last_updated`)
     /// is not written (`Unchanged`), so a late PUT never rolls the session back. A link to a
     /// driver's session, once made, is kept.

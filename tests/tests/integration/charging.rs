@@ -625,12 +625,33 @@ async fn reserve_cancel_and_unlock() {
     assert_eq!(sent.body["reservation_id"], reservation.as_str());
     assert_eq!(sent.body["evse_uid"], setup.evse.as_str());
 
+    const RESERVATIONS: &str = "query($open: Boolean) { myReservations(open: $open) { id commandId chargerId locationId evseUid expiresAt status failureReason failureMessage } }";
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({"open": true})).await;
+    let listed = body["data"]["myReservations"].as_array().unwrap_or_else(|| panic!("{body}")).clone();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["status"].as_str(), listed[0]["chargerId"].as_str()),
+        (Some(reservation.as_str()), Some("ACTIVE"), Some(setup.charger.as_str())),
+        "{body}"
+    );
+    assert_eq!(listed[0]["evseUid"], setup.evse.as_str());
+    let expires = chrono::DateTime::parse_from_rfc3339(listed[0]["expiresAt"].as_str().unwrap()).unwrap();
+    let asked = chrono::DateTime::parse_from_rfc3339(&until).unwrap();
+    assert!((expires - asked).num_seconds().abs() <= 1, "{expires} vs {asked}");
+    let other = driver(&setup.app, "nosy@example.com").await;
+    let body = gql(&setup.app, &other.token, RESERVATIONS, json!({})).await;
+    assert_eq!(body["data"]["myReservations"], json!([]), "another driver sees none: {body}");
+
     let cancel = "mutation($r: String!) { cancelReservation(reservationId: $r) { id command response result } }";
     let body = gql(&setup.app, &setup.driver.token, cancel, json!({"r": reservation})).await;
     let cancelled = &body["data"]["cancelReservation"];
     assert_eq!(cancelled["response"], "ACCEPTED", "{body}");
     let done = command_until(&setup, cancelled["id"].as_str().unwrap(), |c| c["result"] != "PENDING").await;
     assert_eq!(done["result"], "ACCEPTED", "{done}");
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({})).await;
+    assert_eq!(body["data"]["myReservations"][0]["status"], "CANCELLED", "{body}");
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({"open": true})).await;
+    assert_eq!(body["data"]["myReservations"], json!([]), "a cancelled reservation is not open: {body}");
     let body = gql(&setup.app, &setup.driver.token, cancel, json!({"r": "999"})).await;
     assert_eq!(code(&body), "NOT_FOUND", "not a reservation of this driver: {body}");
     let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();

@@ -233,3 +233,35 @@ pub fn cdrs_are_stored_once_with_their_raw_body_and_price_check(store: &Store) {
     assert_eq!(store.cdrs_with_price_check(PriceCheck::Mismatch, 10).unwrap().len(), 1);
     assert!(store.cdrs_with_price_check(PriceCheck::Match, 10).unwrap().is_empty());
 }
+
+pub fn reservations_pair_each_reserve_with_its_newest_cancel(store: &Store) {
+    let deadline = Utc::now() + Duration::seconds(30);
+    let command = |id: &'static str, user: &'static str, command: &'static str, reservation: &'static str| {
+        store
+            .create_command(&NewCommand {
+                id,
+                partner_id: "partner-1",
+                user_id: Some(user),
+                charging_id: None,
+                command,
+                reservation_id: Some(reservation),
+                request: "{}",
+                deadline,
+            })
+            .unwrap();
+        // Distinct creation times, so "newest" is well defined.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    command("r-1", "user-1", "RESERVE_NOW", "11");
+    command("r-2", "user-1", "RESERVE_NOW", "22");
+    command("c-1a", "user-1", "CANCEL_RESERVATION", "11");
+    command("c-1b", "user-1", "CANCEL_RESERVATION", "11");
+    command("r-3", "user-2", "RESERVE_NOW", "33");
+    command("c-3", "user-2", "CANCEL_RESERVATION", "22");
+
+    let mine = store.reservations_of_user("user-1", 10).unwrap();
+    let pairs: Vec<_> = mine.iter().map(|(r, c)| (r.id.as_str(), c.as_ref().map(|c| c.id.as_str()))).collect();
+    assert_eq!(pairs, [("r-2", None), ("r-1", Some("c-1b"))], "newest first; another driver's cancel is not mine");
+    assert_eq!(store.reservations_of_user("user-1", 1).unwrap().len(), 1);
+    assert!(store.reservations_of_user("nobody", 10).unwrap().is_empty());
+}
