@@ -133,10 +133,22 @@ impl OcpiClient {
             request = request.json(body);
         }
         tracing::debug!(%method, url, request_id, "calling partner");
-        let response = request
-            .send()
-            .await
-            .map_err(|e| RoamingError::Unreachable { url: url.to_owned(), reason: error_chain(&e) })?;
+        // A kept-alive connection the partner closed just as we reused it fails before the
+        // request reached it: an idempotent request is sent once more, on a new connection.
+        let again = if is_idempotent(&method) { request.try_clone() } else { None };
+        let response = match (request.send().await, again) {
+            (Ok(response), _) => response,
+            (Err(error), Some(again)) if is_stale_connection(&error_chain(&error)) => {
+                tracing::debug!(%method, url, request_id, error = %error_chain(&error), "connection was closed; sending again");
+                again
+                    .send()
+                    .await
+                    .map_err(|e| RoamingError::Unreachable { url: url.to_owned(), reason: error_chain(&e) })?
+            }
+            (Err(error), _) => {
+                return Err(RoamingError::Unreachable { url: url.to_owned(), reason: error_chain(&error) });
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -158,6 +170,18 @@ impl OcpiClient {
         }
         Ok((headers, envelope))
     }
+}
+
+/// GET, PUT and DELETE may be sent twice (HTTP semantics; OCPI's PUTs replace whole objects).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::PUT | Method::DELETE)
+}
+
+/// Whether an error says a reused connection was closed under the request (hyper's words).
+fn is_stale_connection(chain: &str) -> bool {
+    ["connection closed before message completed", "connection reset", "broken pipe"]
+        .iter()
+        .any(|needle| chain.to_ascii_lowercase().contains(needle))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -213,6 +237,54 @@ mod tests {
         assert_eq!(TokenEncoding::choose(Some("plain"), Some(OcpiVersion::V2_2_1)), TokenEncoding::Plain);
         assert_eq!(TokenEncoding::Base64.header_value("abc"), "Token YWJj");
         assert_eq!(TokenEncoding::Plain.header_value("abc"), "Token abc");
+    }
+
+    /// A server whose first connection reads the request and closes without answering (a
+    /// keep-alive connection closed under us); later connections get an OCPI answer.
+    async fn closes_first_connection() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/ocpi/2.2.1/locations", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let mut buffer = vec![0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                if n == 0 {
+                    drop(socket);
+                    continue;
+                }
+                let body = r#"{"data":[],"status_code":1000,"timestamp":"2026-11-24T10:00:00Z"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, connections)
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_request_is_sent_again_when_its_connection_closed_under_it() {
+        use std::sync::atomic::Ordering;
+
+        let client = OcpiClient::new(Duration::from_secs(5), PartyId::parse("NLEMS").unwrap()).unwrap();
+        let target = Target { token: "t", encoding: TokenEncoding::Base64, to: None };
+        let (url, connections) = closes_first_connection().await;
+        let page: Page<Vec<serde_json::Value>> = client.get(&url, &target).await.unwrap();
+        assert!(page.data.is_empty());
+        assert_eq!(connections.load(Ordering::SeqCst), 2, "sent once more on a new connection");
+
+        let (url, connections) = closes_first_connection().await;
+        let error = client.send::<_, serde_json::Value>(Method::POST, &url, &target, &serde_json::json!({})).await;
+        assert!(matches!(error, Err(RoamingError::Unreachable { .. })), "a POST is never sent twice: {error:?}");
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 
     #[test]
