@@ -96,6 +96,7 @@ fn compose(store: &Store, fleet: &Customer, records: &[UsageRecord]) -> Vec<Docu
         supplier: &supplier,
         period: october(),
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        late_months: 0,
         billed: &billed,
     };
     let outcome = compose_run(&input, records).unwrap();
