@@ -14,7 +14,7 @@ use emsp_store::schema::invoices;
 use emsp_store::{FleetRole, RunMode, Store, StoreError};
 use rust_decimal::Decimal;
 
-fn supplier() -> Supplier {
+pub fn supplier() -> Supplier {
     Supplier {
         name: "Open EMSP GmbH".into(),
         address: Address {
@@ -43,7 +43,7 @@ fn supplier() -> Supplier {
     }
 }
 
-fn fleet(id: &str) -> Customer {
+pub fn fleet(id: &str) -> Customer {
     Customer {
         id: id.into(),
         name: format!("Fleet {id}"),
