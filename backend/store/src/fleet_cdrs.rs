@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// One page of a fleet's CDRs, latest end first, after the CDR with key `after` (the last of
-    /// the previous page); an unknown `after` is invalid. One query (two with `after`).
+    /// the previous page); an `after` that is not a CDR of the fleet is invalid. One query (two with `after`).
     pub fn fleet_cdrs(
         &self,
         filter: &FleetCdrFilter<'_>,
@@ -94,8 +94,14 @@ impl Store {
         }
         if let Some(after) = after {
             let key = after.to_ascii_uppercase();
-            let ended: Option<NaiveDateTime> =
-                cdrs::table.find(&key).select(cdrs::ended_at).first(&mut *conn).optional()?;
+            // Only a CDR of this fleet is a cursor: another fleet's CDR ids cannot be probed.
+            let ended: Option<NaiveDateTime> = cdrs::table
+                .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
+                .filter(cdrs::key.eq(&key))
+                .filter(tokens::fleet_id.eq(filter.fleet_id))
+                .select(cdrs::ended_at)
+                .first(&mut *conn)
+                .optional()?;
             let Some(ended) = ended else {
                 return Err(StoreError::Invalid(ValidationError::new("after", "no such session")));
             };

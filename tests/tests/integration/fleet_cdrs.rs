@@ -224,8 +224,10 @@ async fn fleet_invoices_from_stored_cdrs(backend: TestBackend) {
     assert_eq!(ids(&one_day), vec!["NL*SIM*A2-OCT"]);
     let body = gql_vars(&app, &boss, SESSIONS, json!({"from": "2026-10-31", "to": "2026-10-01"})).await;
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-    let body = gql_vars(&app, &boss, SESSIONS, json!({"after": "NL*SIM*B1-NOPE"})).await;
-    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    for cursor in ["NL*SIM*NOPE", "NL*SIM*B1-OCT"] {
+        let body = gql_vars(&app, &boss, SESSIONS, json!({"after": cursor})).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "another fleet's session is no cursor: {body}");
+    }
     let body = gql(&app, Some(&boss), "{ fleet { invoices { number period totals { gross } } } }").await;
     let numbers: Vec<&str> =
         body["data"]["fleet"]["invoices"].as_array().unwrap().iter().map(|i| i["number"].as_str().unwrap()).collect();

@@ -184,6 +184,8 @@ pub fn a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills
     assert_eq!(ids, vec!["DE*CPO*CREDIT", "DE*CPO*EXACT"]);
     let theirs = store.fleet_cdrs(&FleetCdrFilter { fleet_id: "fleet-b", ..FleetCdrFilter::default() }, None, 10);
     assert_eq!(theirs.unwrap().len(), 1, "the stranger's CDR is no fleet's");
-    let unknown = store.fleet_cdrs(&all, Some("DE*CPO*NOPE"), 2).unwrap_err();
-    assert!(matches!(unknown, StoreError::Invalid(_)), "{unknown}");
+    for cursor in ["DE*CPO*NOPE", "DE*CPO*THEIRS"] {
+        let refused = store.fleet_cdrs(&all, Some(cursor), 2).unwrap_err();
+        assert!(matches!(refused, StoreError::Invalid(_)), "{cursor}: {refused}");
+    }
 }
