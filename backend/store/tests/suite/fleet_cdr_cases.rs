@@ -165,6 +165,25 @@ pub fn a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills
     store.save_run("fleet-a", october, &[only_exact], RunMode::Issue).unwrap();
     assert_eq!(ids_of(&store.unbilled_fleet_cdrs("fleet-a", september, to).unwrap()), vec!["by-uid", "by-contract"]);
 
+    // A late CDR previewed in November and then in December is on one draft only: the later.
+    let late: Vec<UsageRecord> = store
+        .unbilled_fleet_cdrs("fleet-a", september, to)
+        .unwrap()
+        .iter()
+        .map(|r| UsageRecord::from(&r.cdr))
+        .collect();
+    let november = october.next();
+    let preview = |period: BillingPeriod| {
+        let input = RunInput { period, late_months: 12, ..input.clone() };
+        let draft = compose_run(&input, &late).unwrap().invoice.unwrap();
+        assert!(draft.lines.iter().all(|l| l.late));
+        store.save_run("fleet-a", period, &[draft], RunMode::Preview).unwrap();
+    };
+    preview(november);
+    preview(november.next());
+    assert!(store.invoices_of_period("fleet-a", november).unwrap().is_empty(), "the stale preview is gone");
+    assert_eq!(store.invoices_of_period("fleet-a", november.next()).unwrap().len(), 1);
+
     // Fleet managers page through the sessions, latest end first, by driver and by end.
     let all = FleetCdrFilter { fleet_id: "fleet-a", ..FleetCdrFilter::default() };
     let first = store.fleet_cdrs(&all, None, 2).unwrap();
