@@ -21,6 +21,11 @@
 //! Matching instead of dividing keeps tiny amounts (0.05 -> 0.06 is "20 %") on a real rate.
 //!
 //! Credits are billed in the month the CPO issued them (a charge in the month it ended).
+//!
+//! Late CDRs: with `late_months` > 0 a run also bills the records of up to that many earlier
+//! months that no issued document bills yet (a CDR that arrived after its month was invoiced, or
+//! that an earlier run did not see). Their lines keep their real dates and are marked late; an
+//! issued invoice is never touched.
 //! A credit CDR (flagged `credit`, or with a negative cost) whose original CDR is already on
 //! an issued invoice becomes a line of a credit note that refers to that invoice (one credit note per
 //! corrected invoice, positive amounts); any other credit is a negative line on this month's invoice.
@@ -48,6 +53,9 @@ pub struct RunInput<'a> {
     pub supplier: &'a Supplier,
     pub period: BillingPeriod,
     pub issue_date: NaiveDate,
+    /// How many months before `period` this run reaches back for records not billed yet (late
+    /// CDRs); 0 bills the period's records only.
+    pub late_months: u32,
     /// Every CDR already on an issued document of this fleet, with that document. Such CDRs are
     /// never billed twice; credits of them become credit notes.
     pub billed: &'a HashMap<String, PrecedingInvoice>,
@@ -109,7 +117,8 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
             skipped.push(skip("listed twice"));
             continue;
         }
-        if BillingPeriod::containing(record.billing_instant(), tz) != input.period {
+        let month = BillingPeriod::containing(record.billing_instant(), tz);
+        if month > input.period || month < input.period.months_before(input.late_months) {
             skipped.push(skip("outside the period"));
             continue;
         }
@@ -148,7 +157,8 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
         let mut sorted = records;
         sorted.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.cdr_id.cmp(&b.cdr_id)));
         for record in sorted {
-            lines.push(line_of(record, input.supplier, tz, digits, kind));
+            let late = BillingPeriod::containing(record.billing_instant(), tz) < input.period;
+            lines.push(line_of(record, input.supplier, tz, digits, kind, late));
         }
         for (index, line) in lines.iter_mut().enumerate() {
             line.position = u32::try_from(index + 1).unwrap_or(u32::MAX);
@@ -188,7 +198,14 @@ pub fn compose_run(input: &RunInput<'_>, records: &[UsageRecord]) -> Result<RunO
     Ok(RunOutcome { invoice, credit_notes, skipped })
 }
 
-fn line_of(record: &UsageRecord, supplier: &Supplier, tz: chrono_tz::Tz, digits: u32, kind: DocumentKind) -> Line {
+fn line_of(
+    record: &UsageRecord,
+    supplier: &Supplier,
+    tz: chrono_tz::Tz,
+    digits: u32,
+    kind: DocumentKind,
+    late: bool,
+) -> Line {
     let credit = record.is_credit();
     let magnitude = round_money(record.net.abs(), digits);
     // On an invoice a credit is negative; on a credit note every line is a credit, shown positive.
@@ -198,6 +215,7 @@ fn line_of(record: &UsageRecord, supplier: &Supplier, tz: chrono_tz::Tz, digits:
         position: 0,
         cdr_id: record.cdr_id.clone(),
         credit,
+        late,
         start: record.start,
         end: record.end,
         date: record.end.with_timezone(&tz).date_naive(),

@@ -244,6 +244,10 @@ pub struct Line {
     pub cdr_id: String,
     /// A credit of an earlier session: negative amounts on an invoice.
     pub credit: bool,
+    /// A late CDR: it belongs to an earlier month (its date says which) but arrived after that
+    /// month was invoiced, or was not yet billed when it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     /// The day the session ended, in the fleet's time zone.

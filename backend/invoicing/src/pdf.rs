@@ -222,7 +222,12 @@ pub fn render_pdf(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         let local_start = line.start.with_timezone(&tz);
         canvas.text(LEFT, y, Font::Regular, 8.0, &line.date.format("%d.%m.%Y").to_string());
         canvas.text(LEFT, y - 9.0, Font::Regular, 7.0, &local_start.format("from %H:%M").to_string());
-        let place = if line.credit { format!("Credit: {}", line.location) } else { line.location.clone() };
+        let place = match (line.credit, line.late) {
+            (true, true) => format!("Credit (late): {}", line.location),
+            (true, false) => format!("Credit: {}", line.location),
+            (false, true) => format!("Late: {}", line.location),
+            (false, false) => line.location.clone(),
+        };
         canvas.text(105.0, y, Font::Regular, 8.0, &fit(&place, Font::Regular, 8.0, 200.0));
         canvas.text(105.0, y - 9.0, Font::Regular, 7.0, &fit(&line.evse, Font::Regular, 7.0, 200.0));
         canvas.text_right(345.0, y, Font::Regular, 8.0, &amount(line.energy_kwh, 3));

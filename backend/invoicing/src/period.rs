@@ -47,6 +47,12 @@ impl BillingPeriod {
         }
     }
 
+    /// The month `months` before this one (never before the year 2000).
+    pub fn months_before(&self, months: u32) -> Self {
+        let index = (self.year * 12 + self.month as i32 - 1 - months.min(12 * 8000) as i32).max(2000 * 12);
+        Self { year: index / 12, month: (index % 12) as u32 + 1 }
+    }
+
     pub fn last_day(&self) -> NaiveDate {
         self.next().first_day().pred_opt().unwrap_or(NaiveDate::MIN)
     }
@@ -114,6 +120,17 @@ impl fmt::Display for BillingPeriod {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn months_before_cross_years() {
+        let march: BillingPeriod = "2027-03".parse().unwrap();
+        assert_eq!(march.months_before(0), march);
+        assert_eq!(march.months_before(2).to_string(), "2027-01");
+        assert_eq!(march.months_before(3).to_string(), "2026-12");
+        assert_eq!(march.months_before(12).to_string(), "2026-03");
+        assert_eq!(march.months_before(27).to_string(), "2024-12");
+        assert_eq!(march.months_before(u32::MAX).to_string(), "2000-01");
+    }
 
     #[test]
     fn parses_and_prints_months() {

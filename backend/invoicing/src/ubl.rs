@@ -243,7 +243,12 @@ pub fn render_ubl(document: &Document) -> Result<Vec<u8>, InvoicingError> {
         let place =
             if line.evse.is_empty() { line.location.clone() } else { format!("{}, EVSE {}", line.location, line.evse) };
         xml.leaf("cbc:Description", &place)?;
-        let name = if line.credit { "Credit for charging session" } else { "Charging session" };
+        let name = match (line.credit, line.late) {
+            (true, true) => "Credit for late charging session",
+            (true, false) => "Credit for charging session",
+            (false, true) => "Late charging session",
+            (false, false) => "Charging session",
+        };
         xml.leaf("cbc:Name", &format!("{name} {}", line.date))?;
         xml.open("cac:SellersItemIdentification", &[])?;
         xml.leaf("cbc:ID", &line.cdr_id)?;

@@ -94,7 +94,8 @@ pub struct SourceError(pub String);
 /// Where a run finds the CDRs of a fleet.
 pub trait CdrSource {
     /// Every CDR of the fleet's tokens whose [`UsageRecord::billing_instant`] lies in `[from, to)`:
-    /// charges that ended then, credits issued then.
+    /// charges that ended then, credits issued then. A source may leave out CDRs already on an
+    /// issued document (the stored source does): a run would skip them anyway.
     fn usage(&self, fleet_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageRecord>, SourceError>;
 }
 

@@ -95,6 +95,7 @@ fn run(records: &[UsageRecord], billed: &HashMap<String, PrecedingInvoice>) -> e
         supplier: &supplier,
         period: october(),
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        late_months: 0,
         billed,
     };
     compose_run(&input, records).unwrap()
@@ -277,6 +278,58 @@ fn a_credit_is_billed_in_the_month_the_cpo_issued_it() {
 }
 
 #[test]
+fn a_run_with_a_look_back_bills_late_records_marked_late_and_nothing_later() {
+    let records = vec![
+        record("october", "2026-10-05T10:00:00Z", dec!(10.00), Some(dec!(11.90))),
+        // Ended in September (Berlin), not billed yet: late on October's invoice.
+        record("september", "2026-09-30T21:30:00Z", dec!(2.00), Some(dec!(2.38))),
+        // Too old for a look-back of two months, and after the period: skipped.
+        record("july", "2026-07-31T10:00:00Z", dec!(3.00), None),
+        record("november", "2026-10-31T23:30:00Z", dec!(4.00), None),
+    ];
+    let (supplier, customer) = (supplier(), customer());
+    let billed = HashMap::new();
+    let input = RunInput {
+        customer: &customer,
+        supplier: &supplier,
+        period: october(),
+        issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        late_months: 2,
+        billed: &billed,
+    };
+    let outcome = compose_run(&input, &records).unwrap();
+    let invoice = outcome.invoice.unwrap();
+    let lines: Vec<(&str, bool)> = invoice.lines.iter().map(|l| (l.cdr_id.as_str(), l.late)).collect();
+    assert_eq!(lines, vec![("DE*CPO*september", true), ("DE*CPO*october", false)]);
+    assert_eq!(invoice.lines[0].date, NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(), "its real date");
+    assert_eq!(invoice.period, october());
+    assert_eq!(invoice.totals.net, dec!(12.00));
+    let skipped: Vec<&str> = outcome.skipped.iter().map(|s| s.cdr_id.as_str()).collect();
+    assert_eq!(skipped, vec!["DE*CPO*july", "DE*CPO*november"]);
+
+    // The outputs say so; a late line is still a valid EN 16931 line.
+    let invoice = numbered(invoice, "INV-2026-000042");
+    let (text, _) = pdf_text(&render_pdf(&invoice).unwrap());
+    assert!(text.contains("Late: Parkhaus Mitte"), "{text}");
+    let xml = render_ubl(&invoice).unwrap();
+    assert!(String::from_utf8_lossy(&xml).contains("Late charging session 2026-09-30"));
+    assert!(en16931::check(&xml).unwrap().is_empty());
+    let json = serde_json::to_value(&invoice).unwrap();
+    assert_eq!(json["lines"][0]["late"], true);
+    assert!(json["lines"][1].get("late").is_none(), "documents without late lines keep their JSON");
+
+    // Billed already: a late record is skipped like any other.
+    let issued = PrecedingInvoice {
+        number: "INV-2026-000041".into(),
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(),
+    };
+    let billed = HashMap::from([("DE*CPO*september".to_owned(), issued)]);
+    let input = RunInput { billed: &billed, ..input };
+    let again = compose_run(&input, &records).unwrap();
+    assert_eq!(again.invoice.unwrap().lines.len(), 1);
+}
+
+#[test]
 fn a_second_run_bills_nothing_twice() {
     let records = vec![
         record("a", "2026-10-03T10:00:00Z", dec!(12.00), Some(dec!(14.28))),
@@ -328,6 +381,7 @@ fn a_run_reads_the_fleets_cdrs_of_the_period_from_its_source() {
         supplier: &supplier,
         period: october(),
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        late_months: 0,
         billed: &billed,
     };
     let outcome = input.run(&source).unwrap();

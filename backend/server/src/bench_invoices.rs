@@ -137,6 +137,7 @@ pub fn run(lines: usize, postgres_url: Option<&str>) -> anyhow::Result<InvoiceBe
         supplier: &supplier,
         period,
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default(),
+        late_months: 0,
         billed: &billed,
     };
     let started = Instant::now();

@@ -262,8 +262,9 @@ struct FleetCreateArgs {
 
 #[derive(Debug, Subcommand)]
 enum InvoiceCommand {
-    /// Invoice a month: every CDR of each fleet that ended in it (fleet time zone). Rerunning an
-    /// issued month bills nothing twice; `--preview` keeps drafts (replaced by the next run).
+    /// Invoice a month: every stored CDR of each fleet's tokens that ended in it (fleet time zone),
+    /// and late ones of up to 12 months before not billed yet. An issued month is closed: rerunning
+    /// it bills nothing; `--preview` keeps drafts (replaced by the next run).
     Run {
         /// The month, `YYYY-MM`.
         #[arg(long)]
@@ -277,7 +278,7 @@ enum InvoiceCommand {
         /// The issue date (default: today, UTC).
         #[arg(long)]
         issue_date: Option<chrono::NaiveDate>,
-        /// OCPI CDR JSON files to bill (all taken as `--fleet`'s), until CDRs are stored.
+        /// OCPI CDR JSON files to bill instead of the stored CDRs (all taken as `--fleet`'s).
         #[arg(long, requires = "fleet")]
         cdrs: Vec<PathBuf>,
     },
@@ -605,11 +606,11 @@ async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> 
                     Some(id) => vec![store.get_fleet(id)?.with_context(|| format!("no fleet {id}"))?],
                     None => store.list_fleets()?,
                 };
-                // Until CDRs are stored (charging), the only source is OCPI CDR files for one fleet.
-                let Some(fleet_id) = fleet.filter(|_| !cdrs.is_empty()) else {
-                    anyhow::bail!("CDRs are not stored yet: pass --fleet ID --cdrs FILE (OCPI CDR JSON)");
+                // The stored CDRs, or an OCPI CDR export taken as `--fleet`'s.
+                let source: Box<dyn emsp_invoicing::CdrSource> = match fleet.filter(|_| !cdrs.is_empty()) {
+                    Some(fleet_id) => Box::new(crate::invoicing::OcpiFileCdrs::read(&fleet_id, &cdrs)?),
+                    None => Box::new(crate::invoicing::StoredCdrs::new(store.clone())),
                 };
-                let source = crate::invoicing::OcpiFileCdrs::read(&fleet_id, &cdrs)?;
                 let mut runs = Vec::new();
                 for fleet in fleets {
                     let run = crate::invoicing::run_fleet(
@@ -619,7 +620,7 @@ async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> 
                         period,
                         issue_date,
                         mode,
-                        &source,
+                        source.as_ref(),
                     )?;
                     runs.push(run);
                 }
@@ -627,7 +628,12 @@ async fn invoice(config: Config, command: InvoiceCommand) -> anyhow::Result<()> 
             })
             .await??;
             for run in runs {
-                if run.documents.is_empty() {
+                if run.closed {
+                    println!(
+                        "{}: {period} is already invoiced; later CDRs go on the next month's invoice",
+                        run.fleet_id
+                    );
+                } else if run.documents.is_empty() {
                     println!("{}: nothing to invoice", run.fleet_id);
                 }
                 for record in &run.documents {

@@ -2,19 +2,54 @@
 //! composes the documents (`emsp-invoicing`), checks each against the EN 16931 rules, and saves
 //! them as drafts (preview) or issued, numbered documents (`emsp-store`).
 //!
-//! Where the stored CDRs plug in: the charging work adds `cdrs` and `tokens` (with `fleet_id`).
-//! A `StoredCdrs` source then implements [`CdrSource::usage`] as one store query, "CDRs whose token
-//! has this `fleet_id` and whose end (for credits: receipt) lies in `[from, to)`", mapped with
-//! `UsageRecord::from(&Cdr)`;
-//! [`run_fleet`] and the `emsp invoice run` command take it in place of [`OcpiFileCdrs`] without
-//! further change.
+//! The source is [`StoredCdrs`], the CDRs CPOs sent us (one store query per run: CDRs whose token
+//! has the fleet's `fleet_id`, by billing instant, without those an issued document bills), or
+//! [`OcpiFileCdrs`] for an OCPI CDR export given on the command line.
+//!
+//! Late CDRs (a CDR that arrives after its month was invoiced): a run of month P bills every CDR
+//! of the fleet not billed yet whose billing instant lies before the end of P and at most
+//! [`LATE_CDR_MONTHS`] months before P; those of earlier months are marked late on their lines and
+//! keep their real dates. A month whose invoice is issued is closed: running it again issues
+//! nothing, so the issued invoice never changes and what arrived since goes on the next month's.
 
 use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use emsp_invoicing::{BillingPeriod, CdrSource, Customer, RunInput, Skipped, SourceError, Supplier, UsageRecord};
+use emsp_invoicing::{DocumentKind, DocumentStatus};
 use emsp_store::{InvoiceRecord, RunMode, Store};
+
+/// How many months before the period a run reaches back for CDRs not billed yet.
+pub const LATE_CDR_MONTHS: u32 = 12;
+
+/// The CDRs CPOs sent us (`cdrs`), a fleet's found through their tokens. CDRs already on an issued
+/// document are left out by the query itself, so the look-back of a run costs nothing for months
+/// that are billed.
+#[derive(Clone)]
+pub struct StoredCdrs {
+    store: Store,
+}
+
+impl StoredCdrs {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+impl CdrSource for StoredCdrs {
+    fn usage(&self, fleet_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<UsageRecord>, SourceError> {
+        let stored = self.store.unbilled_fleet_cdrs(fleet_id, from, to).map_err(|e| SourceError(e.to_string()))?;
+        let mut records = Vec::with_capacity(stored.len());
+        for cdr in &stored {
+            let mut record = UsageRecord::from(&cdr.cdr);
+            // A credit is billed by its receipt (what the query selected by), not by the CPO's clock.
+            record.issued_at = Some(cdr.received_at);
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
 
 /// CDRs read from OCPI CDR JSON files (a CPO's export), all taken as one fleet's: the source until
 /// CDRs are stored, and for operators who bill an imported export.
@@ -64,10 +99,12 @@ pub struct FleetRun {
     pub fleet_id: String,
     pub documents: Vec<InvoiceRecord>,
     pub skipped: Vec<Skipped>,
+    /// The month's invoice was issued before: nothing was billed (late CDRs wait for the next month).
+    pub closed: bool,
 }
 
-/// Runs `period` for `fleet`: compose, check, save. Blocking (store calls): call it from
-/// `spawn_blocking` in async code.
+/// Runs `period` for `fleet`: compose, check, save (see the module documentation for late CDRs and
+/// closed months). Blocking (store calls): call it from `spawn_blocking` in async code.
 pub fn run_fleet(
     store: &Store,
     supplier: &Supplier,
@@ -78,12 +115,22 @@ pub fn run_fleet(
     source: &dyn CdrSource,
 ) -> anyhow::Result<FleetRun> {
     let tz = fleet.tz()?;
-    let (from, to) = period.bounds(tz);
+    let closed = store
+        .invoices_of_period(&fleet.id, period)?
+        .iter()
+        .any(|r| r.document.kind == DocumentKind::Invoice && r.status != DocumentStatus::Draft);
+    if closed {
+        tracing::info!(fleet = %fleet.id, period = %period, "invoice run: the month is already invoiced");
+        return Ok(FleetRun { fleet_id: fleet.id.clone(), documents: Vec::new(), skipped: Vec::new(), closed: true });
+    }
+    let (from, _) = period.months_before(LATE_CDR_MONTHS).bounds(tz);
+    let (_, to) = period.bounds(tz);
     let records = source.usage(&fleet.id, from, to)?;
     let mut keys: Vec<String> = records.iter().map(|r| r.cdr_id.clone()).collect();
     keys.extend(records.iter().filter_map(|r| r.credits_cdr.clone()));
     let billed = store.billed_cdrs(&keys)?;
-    let input = RunInput { customer: fleet, supplier, period, issue_date, billed: &billed };
+    let input =
+        RunInput { customer: fleet, supplier, period, issue_date, late_months: LATE_CDR_MONTHS, billed: &billed };
     let outcome = emsp_invoicing::compose_run(&input, &records)?;
     let documents: Vec<_> = outcome.invoice.into_iter().chain(outcome.credit_notes).collect();
     for document in &documents {
@@ -101,7 +148,7 @@ pub fn run_fleet(
         issued = mode == RunMode::Issue,
         "invoice run"
     );
-    Ok(FleetRun { fleet_id: fleet.id.clone(), documents: saved, skipped: outcome.skipped })
+    Ok(FleetRun { fleet_id: fleet.id.clone(), documents: saved, skipped: outcome.skipped, closed: false })
 }
 
 #[cfg(test)]

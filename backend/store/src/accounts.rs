@@ -289,6 +289,23 @@ impl Store {
         row.map(UserRow::into_record).transpose()
     }
 
+    /// The users with these ids (unknown ids are left out), in no particular order (one query per 500 ids).
+    pub fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<UserRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn()?;
+        let mut users = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<UserRow> =
+                users::table.filter(users::id.eq_any(chunk)).select(USER_COLUMNS).load(&mut *conn)?;
+            for row in rows {
+                users.push(row.into_record()?);
+            }
+        }
+        Ok(users)
+    }
+
     /// The user with this email, in any case.
     pub fn find_user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.conn()?;

@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use emsp_domain::{Cdr, ChargingEvent, ChargingState, Price, Session, TransitionError};
+use emsp_domain::{Cdr, CdrToken, ChargingEvent, ChargingState, Price, Session, TransitionError};
 use rust_decimal::Decimal;
 
 use crate::change_feed::{self, ChangeKind};
@@ -20,7 +20,8 @@ use crate::database::{DbConnection, Store};
 use crate::documents::{from_document, to_document};
 use crate::error::{StoreError, StoreResult};
 use crate::locations::WriteOutcome;
-use crate::schema::{cdrs, charge_commands, charging_sessions, cpo_sessions, locations};
+use crate::schema::{cdrs, charge_commands, charging_sessions, cpo_sessions, locations, tokens};
+use crate::tokens::{contract_key, token_key};
 
 /// Announced after a driver's session changed: subscriptions reload it by id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +225,7 @@ pub struct CdrRecord {
 }
 
 #[derive(Queryable)]
-struct CdrRow {
+pub(crate) struct CdrRow {
     key: String,
     _country_code: String,
     _party_id: String,
@@ -244,10 +245,14 @@ struct CdrRow {
     raw: String,
     version: String,
     received_at: NaiveDateTime,
+    _token_key: Option<String>,
+    _ended_at: NaiveDateTime,
+    _credit: bool,
+    _billing_at: NaiveDateTime,
 }
 
 impl CdrRow {
-    fn into_record(self) -> StoreResult<CdrRecord> {
+    pub(crate) fn into_record(self) -> StoreResult<CdrRecord> {
         let cdr: Cdr = from_document(&self.key, &self.document)?;
         let decimal = |text: &str| {
             text.parse::<Decimal>().map_err(|e| StoreError::Corrupt { key: self.key.clone(), reason: e.to_string() })
@@ -273,6 +278,41 @@ impl CdrRow {
             received_at: self.received_at.and_utc(),
         })
     }
+}
+
+/// A credit CDR: flagged so, or with a negative cost (as `emsp_invoicing::UsageRecord::is_credit`).
+pub(crate) fn is_credit(cdr: &Cdr) -> bool {
+    cdr.credit == Some(true) || cdr.total_cost.excl_vat.is_sign_negative() && !cdr.total_cost.excl_vat.is_zero()
+}
+
+/// The key of our token a CDR was charged on, if it is one of ours: the token of the CDR's
+/// `cdr_token` party and uid; else the token with that uid of any of our parties; else (2.1.1 CDRs
+/// carry the contract id as the uid) the token with that contract id. Three indexed look-ups.
+fn cdr_token_key(conn: &mut DbConnection, token: &CdrToken) -> StoreResult<Option<String>> {
+    let exact = token_key(&token.party, token.uid.as_str());
+    let found: Option<String> = tokens::table.find(&exact).select(tokens::key).first(conn).optional()?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    let by_uid: Option<String> = tokens::table
+        .filter(tokens::uid_key.eq(token.uid.as_str().to_ascii_uppercase()))
+        .order(tokens::key.asc())
+        .select(tokens::key)
+        .first(conn)
+        .optional()?;
+    if by_uid.is_some() {
+        return Ok(by_uid);
+    }
+    let contract = contract_key(&token.contract_id);
+    if contract.is_empty() {
+        return Ok(None);
+    }
+    Ok(tokens::table
+        .filter(tokens::contract_key.eq(contract))
+        .order(tokens::key.asc())
+        .select(tokens::key)
+        .first(conn)
+        .optional()?)
 }
 
 /// `CC*PID*ID` in upper case, the key of sessions and CDRs.
@@ -731,16 +771,23 @@ impl Store {
     }
 
     /// Stores a CDR; `false` when a CDR with its key is already stored (a duplicate POST).
+    /// Records the token of ours it was charged on (see [`cdr_token_key`]), so fleet invoicing
+    /// finds it by `tokens.fleet_id`, and the instant that decides its billing month: the session's
+    /// end for a charge, now (its receipt) for a credit.
     pub fn insert_cdr(&self, new: &NewCdr<'_>) -> StoreResult<bool> {
         let cdr = new.cdr;
         let key = object_key(&cdr.party, cdr.id.as_str());
         let document = to_document(cdr)?;
         let now = Utc::now().naive_utc();
+        let credit = is_credit(cdr);
+        let ended_at = cdr.end_date_time.naive_utc();
+        let billing_at = if credit { now } else { ended_at };
         self.write(|conn| {
             let exists: Option<String> = cdrs::table.find(&key).select(cdrs::key).first(conn).optional()?;
             if exists.is_some() {
                 return Ok(false);
             }
+            let token = cdr_token_key(conn, &cdr.cdr_token)?;
             diesel::insert_into(cdrs::table)
                 .values((
                     cdrs::key.eq(&key),
@@ -762,6 +809,10 @@ impl Store {
                     cdrs::raw.eq(new.raw),
                     cdrs::version.eq(new.version),
                     cdrs::received_at.eq(now),
+                    cdrs::token_key.eq(token),
+                    cdrs::ended_at.eq(ended_at),
+                    cdrs::credit.eq(credit),
+                    cdrs::billing_at.eq(billing_at),
                 ))
                 .execute(conn)?;
             Ok(true)

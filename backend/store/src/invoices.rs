@@ -1,6 +1,7 @@
 //! Fleets, their members, and the invoices and credit notes of the monthly runs.
 //!
-//! A run is saved in one write transaction: the fleet's drafts of that month are replaced, and when
+//! A run is saved in one write transaction: the fleet's drafts of that month (and drafts of other
+//! months that hold one of its CDRs, a late CDR previewed before) are replaced, and when
 //! it issues, each document takes the next number of its series and year from `document_counters`
 //! (a conditional increment of one row; PostgreSQL's row lock and SQLite's write lock make
 //! concurrent runs take turns, and a run that rolls back gives its number back, so numbers have no
@@ -356,12 +357,28 @@ impl Store {
         let now = now();
         self.write(|conn| {
             // Drafts of this month are replaced: lines first, credit notes before the invoice they name.
-            let drafts: Vec<String> = invoices::table
+            let mut drafts: Vec<String> = invoices::table
                 .filter(invoices::fleet_id.eq(fleet_id))
                 .filter(invoices::period.eq(&period_text))
                 .filter(invoices::status.eq(DocumentStatus::Draft.as_str()))
                 .select(invoices::id)
                 .load(conn)?;
+            // So are drafts of other months that hold a CDR of this run (a late CDR previewed in an
+            // earlier month's run): a preview is stale once the CDR goes on another document.
+            let cdr_ids: Vec<&str> = documents.iter().flat_map(|d| d.lines.iter().map(|l| l.cdr_id.as_str())).collect();
+            for chunk in cdr_ids.chunks(500) {
+                let stale: Vec<String> = invoice_lines::table
+                    .inner_join(invoices::table)
+                    .filter(invoices::fleet_id.eq(fleet_id))
+                    .filter(invoices::status.eq(DocumentStatus::Draft.as_str()))
+                    .filter(invoice_lines::cdr_id.eq_any(chunk))
+                    .select(invoices::id)
+                    .distinct()
+                    .load(conn)?;
+                drafts.extend(stale);
+            }
+            drafts.sort();
+            drafts.dedup();
             diesel::delete(invoice_lines::table.filter(invoice_lines::invoice_id.eq_any(&drafts))).execute(conn)?;
             diesel::delete(invoices::table.filter(invoices::id.eq_any(&drafts))).execute(conn)?;
 

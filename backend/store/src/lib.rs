@@ -8,6 +8,7 @@ mod crypto;
 mod database;
 mod documents;
 mod error;
+mod fleet_cdrs;
 mod invoices;
 mod locations;
 mod partners;
@@ -30,6 +31,7 @@ pub use database::{
 };
 pub use diesel::result::Error as DieselError;
 pub use error::{StoreError, StoreResult};
+pub use fleet_cdrs::{FleetCdr, FleetCdrFilter};
 pub use invoices::{FleetMember, FleetRecord, FleetRole, InvoiceRecord, RunMode, format_number};
 pub use locations::WriteOutcome;
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};

@@ -319,6 +319,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     payment_webhook_events,
     payment_actions,
+    cdrs,
 );
 
 diesel::table! {
@@ -400,6 +401,10 @@ diesel::table! {
         raw -> Text,
         version -> Text,
         received_at -> Timestamp,
+        token_key -> Nullable<Text>,
+        ended_at -> Timestamp,
+        credit -> Bool,
+        billing_at -> Timestamp,
     }
 }
 

@@ -8,7 +8,7 @@ use emsp_tests::{TestApp, TestBackend};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-async fn gql(app: &TestApp, token: Option<&str>, query: &str) -> Value {
+pub(crate) async fn gql(app: &TestApp, token: Option<&str>, query: &str) -> Value {
     let mut request = app.client.post(app.url("/graphql")).json(&json!({"query": query}));
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
@@ -16,11 +16,11 @@ async fn gql(app: &TestApp, token: Option<&str>, query: &str) -> Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
-fn code(body: &Value) -> &str {
+pub(crate) fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none")
 }
 
-async fn login(app: &TestApp, email: &str) -> String {
+pub(crate) async fn login(app: &TestApp, email: &str) -> String {
     let query =
         format!("mutation {{ login(email: \"{email}\", password: \"a long enough password\") {{ accessToken }} }}");
     let body = gql(app, None, &query).await;
@@ -38,7 +38,7 @@ async fn download(app: &TestApp, token: Option<&str>, path: &str) -> (u16, Strin
     (status, kind, response.bytes().await.unwrap().to_vec())
 }
 
-fn supplier() -> Supplier {
+pub(crate) fn supplier() -> Supplier {
     Supplier {
         name: "Open EMSP GmbH".into(),
         address: Address {
@@ -67,7 +67,7 @@ fn supplier() -> Supplier {
     }
 }
 
-fn fleet(id: &str) -> Customer {
+pub(crate) fn fleet(id: &str) -> Customer {
     Customer {
         id: id.into(),
         name: format!("Fleet {id}"),

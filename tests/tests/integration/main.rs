@@ -4,6 +4,7 @@
 
 mod accounts;
 mod charging;
+mod fleet_cdrs;
 mod graphql;
 mod health;
 mod invoices;

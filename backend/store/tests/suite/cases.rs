@@ -15,6 +15,7 @@ use emsp_domain::fixtures::{at, location, tariff};
 
 pub use super::invoice_cases::*;
 pub use crate::charging_cases::*;
+pub use crate::fleet_cdr_cases::*;
 pub use crate::token_cases::*;
 
 fn feed_kinds(store: &Store) -> Vec<(ChangeKind, String)> {

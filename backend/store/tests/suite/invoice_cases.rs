@@ -14,7 +14,7 @@ use emsp_store::schema::invoices;
 use emsp_store::{FleetRole, RunMode, Store, StoreError};
 use rust_decimal::Decimal;
 
-fn supplier() -> Supplier {
+pub fn supplier() -> Supplier {
     Supplier {
         name: "Open EMSP GmbH".into(),
         address: Address {
@@ -43,7 +43,7 @@ fn supplier() -> Supplier {
     }
 }
 
-fn fleet(id: &str) -> Customer {
+pub fn fleet(id: &str) -> Customer {
     Customer {
         id: id.into(),
         name: format!("Fleet {id}"),
@@ -96,6 +96,7 @@ fn compose(store: &Store, fleet: &Customer, records: &[UsageRecord]) -> Vec<Docu
         supplier: &supplier,
         period: october(),
         issue_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        late_months: 0,
         billed: &billed,
     };
     let outcome = compose_run(&input, records).unwrap();

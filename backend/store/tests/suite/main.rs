@@ -7,6 +7,7 @@
 
 mod cases;
 mod charging_cases;
+mod fleet_cdr_cases;
 mod invoice_cases;
 mod token_cases;
 
@@ -79,6 +80,7 @@ store_test_suite!(
     tokens_are_searched_paged_and_changed_with_an_audit_trail,
     token_push_marks_keep_the_oldest_change_until_a_clean_repush,
     bulk_inserts_are_one_batch,
+    a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills_them,
 );
 
 #[test]
