@@ -226,7 +226,7 @@ pub struct CdrRecord {
 
 #[derive(Queryable)]
 pub(crate) struct CdrRow {
-    key: String,
+    pub(crate) key: String,
     _country_code: String,
     _party_id: String,
     _cdr_id: String,

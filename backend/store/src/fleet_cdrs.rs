@@ -64,6 +64,9 @@ impl Store {
             .order((cdrs::billing_at.asc(), cdrs::key.asc()))
             .select(cdrs::all_columns)
             .load(&mut *conn)?;
+        // A CDR on two drafts (a preview of two months) comes once per draft: keep one.
+        let mut rows = rows;
+        rows.dedup_by(|a, b| a.key == b.key);
         rows.into_iter().map(CdrRow::into_record).collect()
     }
 
