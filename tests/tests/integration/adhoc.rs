@@ -378,6 +378,10 @@ async fn ad_hoc_session_that_never_starts_releases_the_hold() {
     assert_eq!(payment["capturedMinor"], 0);
     assert_eq!(setup.fake.captured_total(), 0);
     assert!(setup.fake.intents().iter().all(|i| i.status == "canceled"));
+    // Nothing was captured, so there is nothing to refund.
+    let ops = ops(&setup.app).await;
+    let body = gql(&setup.app, &ops, REFUND, json!({"id": payment_id, "r": "driver complaint"})).await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
     setup.app.stop().await;
     setup.fake.stop().await;
 }
