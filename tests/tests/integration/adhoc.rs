@@ -354,6 +354,8 @@ async fn ad_hoc_decline_starts_nothing() {
     let body = gql(&setup.app, &setup.driver, PAYMENT, json!({"id": payment_id})).await;
     assert_eq!(body["data"]["payment"]["declineReason"], "generic_decline", "{body}");
     assert!(setup.cpo.received().commands.iter().all(|c| c.command != "START_SESSION"));
+    let body = gql(&setup.app, &setup.driver, PAYMENT, json!({"id": "no-such-payment"})).await;
+    assert_eq!(code(&body), "NOT_FOUND", "{body}");
     // Bad input is refused before anything is held.
     let missing = json!({"c": setup.charger, "e": setup.evse, "k": setup.connector});
     let body = gql(&setup.app, &setup.driver, START, missing).await;
@@ -382,6 +384,24 @@ async fn ad_hoc_session_that_never_starts_releases_the_hold() {
     let ops = ops(&setup.app).await;
     let body = gql(&setup.app, &ops, REFUND, json!({"id": payment_id, "r": "driver complaint"})).await;
     assert_eq!(code(&body), "CONFLICT", "{body}");
+    setup.app.stop().await;
+    setup.fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_hoc_command_timeout_without_a_session_releases_the_hold() {
+    let Some(setup) = setup(TestBackend::Sqlite, &[]).await else { return };
+    // The CPO accepts START_SESSION but no result and no session ever come: our time limit ends it.
+    setup.cpo.faults().set_command_outcome(CommandOutcome::NoResult);
+    let started = start_ad_hoc(&setup, "pm_card_visa").await;
+    assert_eq!(started["status"], "STARTED", "{started}");
+    assert_eq!(started["payment"]["status"], "CAPTURABLE");
+    let payment_id = started["payment"]["id"].as_str().unwrap().to_owned();
+    let payment = payment_until(&setup, &setup.driver, &payment_id, "the release", |p| p["status"] == "CANCELED").await;
+    let session = payment["session"]["id"].as_str().unwrap();
+    let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session})).await;
+    assert_eq!(body["data"]["chargingSession"]["failureReason"], "TIMEOUT", "{body}");
+    assert_eq!(setup.fake.captured_total(), 0);
     setup.app.stop().await;
     setup.fake.stop().await;
 }
