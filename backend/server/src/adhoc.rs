@@ -30,6 +30,9 @@ use emsp_roaming::charging::{self as charging, ChargingError};
 use emsp_store::{AdHocCharge, AdHocState, ChargingRecord, PaymentRecord, Store, StoreError, TokenRecord};
 use tokio::sync::{mpsc, watch};
 
+/// How long a driver's request waits for a START_SESSION another caller is sending.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Rows looked at per sweep.
 const SWEEP_BATCH: i64 = 500;
 
@@ -182,6 +185,21 @@ impl AdHocFlow {
         };
         let client_secret = if status == AdHocStatus::RequiresAction { client_secret } else { None };
         Ok(AdHocOutcome { status, payment: info, client_secret })
+    }
+
+    /// When another caller (a webhook that overtook the provider's answer) claimed the request,
+    /// waits a little for its START_SESSION, so the driver's answer shows the session; after
+    /// [`START_WAIT`] the answer says PENDING and the app follows the payment.
+    async fn wait_while_starting(&self, payment_id: &str) -> Result<(), CardPaymentError> {
+        let deadline = tokio::time::Instant::now() + START_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            let state = self.adhoc(payment_id).await?.and_then(|a| a.state());
+            if state != Some(AdHocState::Starting) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Gives up on a request that will start no session and releases its hold (best effort:
@@ -487,6 +505,7 @@ impl CardPayments for AdHocFlow {
         match self.payments.start_hold(hold).await {
             Ok(HoldOutcome::Held(_)) => {
                 self.advance(&payment_id).await?;
+                self.wait_while_starting(&payment_id).await?;
                 self.outcome(&payment_id, None).await
             }
             Ok(HoldOutcome::RequiresAction { client_secret, .. }) => {
@@ -513,6 +532,7 @@ impl CardPayments for AdHocFlow {
         }
         self.payments.refresh(payment_id, Actor::Api).await.map_err(payment_failed)?;
         self.advance(payment_id).await?;
+        self.wait_while_starting(payment_id).await?;
         self.outcome(payment_id, None).await
     }
 

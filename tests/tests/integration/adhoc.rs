@@ -452,8 +452,8 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     // (the webhook that would continue it is held back, as if it had not arrived yet).
     fake.faults().hold_webhooks.store(true, Ordering::SeqCst);
     let store = app.db().store().clone();
-    let row = AdHocCharge {
-        payment_id: "crashed-1".into(),
+    let row = |payment_id: &str| AdHocCharge {
+        payment_id: payment_id.into(),
         user_id: driver_id.clone(),
         location_key: charger.to_ascii_uppercase(),
         evse_uid: evse.clone(),
@@ -464,24 +464,39 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
         created_at: chrono::Utc::now().naive_utc(),
         updated_at: chrono::Utc::now().naive_utc(),
     };
-    let create = store.clone();
-    tokio::task::spawn_blocking(move || create.create_adhoc(&row)).await.unwrap().unwrap();
-    let hold = StartHold {
-        payment_id: "crashed-1".into(),
-        user_id: Some(driver_id),
-        money: Money { amount: 2000, currency: "eur".into() },
-        customer_id: None,
-        payment_method_id: "pm_card_visa".into(),
-    };
-    let HoldOutcome::Held(_) = app.payments().start_hold(hold).await.unwrap() else { panic!("not held") };
+    // crashed-1: held, never claimed; crashed-2: claimed (STARTING, session noted on the payment)
+    // but the process died before the session was stored.
+    for id in ["crashed-1", "crashed-2"] {
+        let (create, row) = (store.clone(), row(id));
+        tokio::task::spawn_blocking(move || create.create_adhoc(&row)).await.unwrap().unwrap();
+        let hold = StartHold {
+            payment_id: id.into(),
+            user_id: Some(driver_id.clone()),
+            money: Money { amount: 2000, currency: "eur".into() },
+            customer_id: None,
+            payment_method_id: "pm_card_visa".into(),
+        };
+        let HoldOutcome::Held(_) = app.payments().start_hold(hold).await.unwrap() else { panic!("not held") };
+    }
+    let claim = store.clone();
+    let claimed = tokio::task::spawn_blocking(move || {
+        claim.move_adhoc("crashed-2", AdHocState::AwaitingHold, AdHocState::Starting, Some("never-stored"))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(claimed);
+    app.payments().attach_session("crashed-2", "never-stored").await.unwrap();
 
     let app = app.restart().await;
     fake.set_webhook_url(&app.url("/webhooks/stripe"));
     let payments = app.payments();
-    let started = Instant::now();
-    while payments.payment("crashed-1").await.unwrap().status != Status::Canceled {
-        assert!(started.elapsed() < Duration::from_secs(10), "the hold was not released after the restart");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for id in ["crashed-1", "crashed-2"] {
+        let started = Instant::now();
+        while payments.payment(id).await.unwrap().status != Status::Canceled {
+            assert!(started.elapsed() < Duration::from_secs(10), "{id}: the hold was not released after the restart");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     // The late webhook (authorised) starts nothing: the request was abandoned.
     fake.faults().hold_webhooks.store(false, Ordering::SeqCst);
@@ -489,11 +504,13 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     let events = fake.events().len();
     assert!(fake.wait_for_deliveries(events, Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let store = app.db().store().clone();
-    let row = tokio::task::spawn_blocking(move || store.get_adhoc("crashed-1")).await.unwrap().unwrap().unwrap();
-    assert_eq!(row.state(), Some(AdHocState::Abandoned));
+    for id in ["crashed-1", "crashed-2"] {
+        let store = app.db().store().clone();
+        let row = tokio::task::spawn_blocking(move || store.get_adhoc(id)).await.unwrap().unwrap().unwrap();
+        assert_eq!(row.state(), Some(AdHocState::Abandoned), "{id}");
+        assert_eq!(payments.payment(id).await.unwrap().status, Status::Canceled, "{id}");
+    }
     assert!(cpo.received().commands.iter().all(|c| c.command != "START_SESSION"));
-    assert_eq!(payments.payment("crashed-1").await.unwrap().status, Status::Canceled);
     assert_eq!(fake.captured_total(), 0);
     app.stop().await;
     fake.stop().await;
