@@ -483,4 +483,20 @@ mod tests {
         assert_eq!(hold_amount(&t, estimate, 15_000).unwrap(), 2500, "the tariff's amount wins");
         assert!(hold_amount(&tariff("T2", "0.30"), None, 15_000).is_err());
     }
+
+    #[test]
+    fn an_ad_hoc_payer_pays_the_ad_hoc_tariff_when_there_is_one() {
+        let now = Utc::now();
+        let regular = tariff("REGULAR", "0.30");
+        let mut ad_hoc = tariff("ADHOC", "0.59");
+        ad_hoc.tariff_type = Some(TariffType::AdHocPayment);
+        let mut expired = tariff("EXPIRED", "0.10");
+        expired.tariff_type = Some(TariffType::AdHocPayment);
+        expired.end_date_time = Some(now - chrono::Duration::days(1));
+        let chosen = ad_hoc_tariff(&[&regular, &expired, &ad_hoc], now).unwrap();
+        assert_eq!(chosen.id.as_str(), "ADHOC");
+        let chosen = ad_hoc_tariff(&[&regular, &expired], now).unwrap();
+        assert_eq!(chosen.id.as_str(), "REGULAR", "no valid ad-hoc tariff: the usual choice");
+        assert!(ad_hoc_tariff(&[&expired], now).is_none());
+    }
 }
