@@ -545,6 +545,7 @@ fn route(shared: &Shared, state: &mut State, method: &str, path: &str, params: &
         ("POST", ["v1", "payment_intents", id, "cancel"]) => cancel_intent(state, id, key),
         ("POST", ["v1", "refunds"]) => create_refund(state, params, key),
         ("POST", ["v1", "setup_intents"]) => create_setup(state, params),
+        ("POST", ["v1", "setup_intents", id, "confirm"]) => confirm_setup(state, id, params, key),
         ("POST", ["v1", "customers"]) => create_customer(state, params),
         ("GET", ["v1", "customers", id]) => {
             state.customers.get(*id).map_or_else(|| Err(not_found("customer", id)), json)
@@ -849,6 +850,25 @@ fn create_refund(state: &mut State, params: &Params, key: Option<&str>) -> Answe
     state.emit("refund.created", EventObject::Refund(Box::new(refund.clone())), key);
     state.emit("charge.refunded", EventObject::Charge(Box::new(charge)), key);
     json(&refund)
+}
+
+/// The app confirms a SetupIntent with a card (as Stripe's SDK does): the card is saved.
+fn confirm_setup(state: &mut State, id: &str, params: &Params, key: Option<&str>) -> Answer {
+    let Some(mut setup) = state.setups.get(id).cloned() else { return Err(not_found("setup_intent", id)) };
+    let Some(method) = params.get("payment_method").map(str::to_owned).or(setup.payment_method.clone()) else {
+        return Err(invalid("Missing required param: payment_method.", Some("parameter_missing")));
+    };
+    if setup.status != "requires_payment_method" && setup.status != "requires_confirmation" {
+        return Err(invalid(
+            format!("This SetupIntent's status is {}.", setup.status),
+            Some("setup_intent_unexpected_state"),
+        ));
+    }
+    setup.payment_method = Some(method);
+    setup.status = "succeeded";
+    state.setups.insert(id.to_owned(), setup.clone());
+    state.emit("setup_intent.succeeded", EventObject::SetupIntent(Box::new(setup.clone())), key);
+    json(&setup)
 }
 
 /// A customer with Stripe's fields (those we do not keep are `null`).

@@ -469,10 +469,16 @@ impl CardPayments for AdHocFlow {
     }
 
     async fn start(&self, request: AdHocRequest) -> Result<AdHocOutcome, CardPaymentError> {
-        let Some(payment_method_id) = request.payment_method_id.clone() else {
-            return Err(CardPaymentError::Invalid(
-                "paymentMethodId is required: give the card the payment SDK returned".into(),
-            ));
+        let payment_method_id = match request.payment_method_id.clone() {
+            Some(method) => method,
+            None => {
+                let user = request.user_id.clone();
+                self.blocking(move |s| s.saved_card(&user)).await?.ok_or_else(|| {
+                    CardPaymentError::Invalid(
+                        "no saved card: give paymentMethodId or save a card with setupCard first".into(),
+                    )
+                })?
+            }
         };
         // Nothing is held for a charger we cannot start.
         let charger =

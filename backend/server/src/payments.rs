@@ -77,6 +77,30 @@ fn refuse(code: ErrorCode, name: &'static str, message: String) -> HttpResponse 
     HttpResponse::build(code.http_status()).json(ErrorBody { error: ErrorDetail { code: name, message } })
 }
 
+/// The customer and card of a `setup_intent.succeeded` event (a verified body), if it is one.
+fn saved_card(body: &[u8]) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Setup {
+        customer: Option<String>,
+        payment_method: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        object: Setup,
+    }
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        kind: String,
+        data: Data,
+    }
+    let event: Event = serde_json::from_slice(body).ok()?;
+    if event.kind != "setup_intent.succeeded" {
+        return None;
+    }
+    Some((event.data.object.customer?, event.data.object.payment_method?))
+}
+
 /// `POST /webhooks/stripe`.
 pub async fn stripe_webhook(req: HttpRequest, body: web::Bytes, handle: web::Data<PaymentsHandle>) -> HttpResponse {
     let Some(payments) = handle.payments.as_ref() else {
@@ -90,6 +114,16 @@ pub async fn stripe_webhook(req: HttpRequest, body: web::Bytes, handle: web::Dat
     if let Err(error) = handle.verifier.verify(header, &body, now) {
         tracing::warn!(%error, "stripe webhook refused");
         return refuse(ErrorCode::BadUserInput, "BAD_SIGNATURE", error.to_string());
+    }
+    if let Some((customer, card)) = saved_card(&body) {
+        // A card saved with `setupCard`: the driver's card for ad-hoc charging without a
+        // `paymentMethodId`. Idempotent (a redelivery writes the same value).
+        let store = payments.store().clone();
+        let saved = tokio::task::spawn_blocking(move || store.set_saved_card(&customer, &card)).await;
+        if !matches!(saved, Ok(Ok(_))) {
+            tracing::error!("saved card not recorded; stripe will deliver the event again");
+            return refuse(ErrorCode::Unavailable, "UNAVAILABLE", ErrorCode::Unavailable.public_message().into());
+        }
     }
     let event = match emsp_payments::parse_event(&body) {
         Ok(event) => event,

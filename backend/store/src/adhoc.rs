@@ -106,6 +106,27 @@ impl Store {
         })
     }
 
+    /// Notes `payment_method_id` as the card customer `customer_id` saved last. False when the
+    /// customer is not one of ours.
+    pub fn set_saved_card(&self, customer_id: &str, payment_method_id: &str) -> StoreResult<bool> {
+        let mut conn = self.conn()?;
+        let updated = diesel::update(payment_customers::table.filter(payment_customers::customer_id.eq(customer_id)))
+            .set(payment_customers::payment_method_id.eq(payment_method_id))
+            .execute(&mut *conn)?;
+        Ok(updated == 1)
+    }
+
+    /// The card driver `user_id` saved last, if any.
+    pub fn saved_card(&self, user_id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.conn()?;
+        Ok(payment_customers::table
+            .find(user_id)
+            .select(payment_customers::payment_method_id)
+            .first::<Option<String>>(&mut *conn)
+            .optional()?
+            .flatten())
+    }
+
     /// Records a new ad-hoc request (state `AWAITING_HOLD`). Recording the same payment id again
     /// keeps the first row.
     pub fn create_adhoc(&self, charge: &AdHocCharge) -> StoreResult<AdHocCharge> {

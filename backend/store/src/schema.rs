@@ -459,6 +459,7 @@ diesel::table! {
     payment_customers (user_id) {
         user_id -> Text,
         customer_id -> Text,
+        payment_method_id -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

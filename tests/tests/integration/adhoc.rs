@@ -541,7 +541,7 @@ async fn without_a_stripe_key_card_payments_answer_payments_disabled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setup_card_creates_the_customer_once() {
+async fn setup_card_creates_the_customer_once_and_the_saved_card_pays() {
     let Some(setup) = setup(TestBackend::Sqlite, &[]).await else { return };
     let query = "mutation { setupCard { setupIntentId clientSecret customerId } }";
     let first = gql(&setup.app, &setup.driver, query, json!({})).await;
@@ -555,6 +555,44 @@ async fn setup_card_creates_the_customer_once() {
     let driver = setup.driver_id.clone();
     let kept = tokio::task::spawn_blocking(move || store.payment_customer(&driver)).await.unwrap().unwrap();
     assert_eq!(kept.as_deref(), first["customerId"].as_str());
+
+    // Without a saved card, ad-hoc charging needs a card.
+    let variables = json!({"c": setup.charger, "e": setup.evse, "k": setup.connector});
+    let body = gql(&setup.app, &setup.driver, START, variables.clone()).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+    // The app completes the SetupIntent with Stripe; the webhook notes the saved card, which
+    // ad-hoc charging then uses.
+    let confirmed = setup
+        .app
+        .client
+        .post(format!(
+            "{}v1/setup_intents/{}/confirm",
+            setup.fake.base_url(),
+            second["setupIntentId"].as_str().unwrap()
+        ))
+        .bearer_auth(setup.fake.api_key())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("payment_method=pm_card_visa")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let started = Instant::now();
+    let store = setup.app.db().store().clone();
+    loop {
+        let (store, driver) = (store.clone(), setup.driver_id.clone());
+        let card = tokio::task::spawn_blocking(move || store.saved_card(&driver)).await.unwrap().unwrap();
+        if card.is_some() {
+            assert_eq!(card.as_deref(), Some("pm_card_visa"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the saved card never arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = gql(&setup.app, &setup.driver, START, variables).await;
+    assert_eq!(body["data"]["startAdHocCharging"]["status"], "STARTED", "{body}");
+    let hold = setup.fake.intents().into_iter().find(|i| i.capture_method == "manual").unwrap();
+    assert_eq!(hold.payment_method.as_deref(), Some("pm_card_visa"));
     setup.app.stop().await;
     setup.fake.stop().await;
 }

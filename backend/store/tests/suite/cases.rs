@@ -811,4 +811,9 @@ pub fn a_driver_keeps_the_first_payment_customer(store: &Store) {
     assert_eq!(store.keep_payment_customer("driver-1", "cus_second").unwrap(), "cus_first", "the first writer wins");
     assert_eq!(store.payment_customer("driver-1").unwrap().as_deref(), Some("cus_first"));
     assert_eq!(store.keep_payment_customer("driver-2", "cus_other").unwrap(), "cus_other");
+    assert_eq!(store.saved_card("driver-1").unwrap(), None);
+    assert!(store.set_saved_card("cus_first", "pm_1").unwrap());
+    assert!(!store.set_saved_card("cus_unknown", "pm_2").unwrap(), "not our customer");
+    assert_eq!(store.saved_card("driver-1").unwrap().as_deref(), Some("pm_1"));
+    assert_eq!(store.saved_card("driver-2").unwrap(), None);
 }
