@@ -216,6 +216,11 @@ impl ChargingSession {
         let store = api(ctx)?.roaming.store.clone();
         Ok(blocking(move || store.get_cdr(&key)).await?.map(Into::into))
     }
+
+    /// The card payment of an ad-hoc session (held, captured, refunded, the CDR's breakdown).
+    async fn payment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::payments::PaymentObject>> {
+        crate::payments::payment_of_session(ctx, &self.id).await
+    }
 }
 
 /// A CDR: what the operator billed.

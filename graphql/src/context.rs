@@ -23,6 +23,8 @@ pub struct ApiContext {
     pub anonymous_search: bool,
     /// Charging from the app (commands to CPOs, live session updates); `None` turns it off.
     pub charging: Option<crate::charging::ChargingApi>,
+    /// Card payments (ad-hoc charging, receipts, refunds); `None`: off (`PAYMENTS_DISABLED`).
+    pub payments: Option<crate::payments::CardPaymentsApi>,
     /// ISO 4217 code searches price in when they name no currency.
     pub default_currency: String,
     /// Who issues our tokens: our party (`EMSP_PARTY`) and company name (`EMSP_BUSINESS_NAME`).

@@ -12,6 +12,14 @@ pub enum ApiCode {
     NotFound,
     BadUserInput,
     RateLimited,
+    /// The request conflicts with the object's state (a refund of a payment not captured).
+    Conflict,
+    /// Card payments are not configured on this server.
+    PaymentsDisabled,
+    /// The card was declined.
+    PaymentDeclined,
+    /// The payment provider did not answer; the request may be repeated.
+    PaymentUnavailable,
     Internal,
 }
 
@@ -23,6 +31,10 @@ impl ApiCode {
             ApiCode::NotFound => "NOT_FOUND",
             ApiCode::BadUserInput => "BAD_USER_INPUT",
             ApiCode::RateLimited => "RATE_LIMITED",
+            ApiCode::Conflict => "CONFLICT",
+            ApiCode::PaymentsDisabled => "PAYMENTS_DISABLED",
+            ApiCode::PaymentDeclined => "PAYMENT_DECLINED",
+            ApiCode::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
             ApiCode::Internal => "INTERNAL",
         }
     }

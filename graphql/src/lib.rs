@@ -12,6 +12,7 @@ mod fleets;
 mod inputs;
 mod loaders;
 mod mutation;
+mod payments;
 mod pricing;
 mod query;
 mod reservations;
@@ -23,6 +24,10 @@ mod tokens;
 pub use charging::{BusUpdates, ChargingApi, SessionUpdates, StoreUpdates};
 pub use context::{ApiContext, TokenIssuer, Viewer};
 pub use errors::ApiCode;
+pub use payments::{
+    AdHocOutcome, AdHocRequest, AdHocStatus, CardPaymentError, CardPayments, CardPaymentsApi, CardSetup, PaymentInfo,
+    PaymentStatus,
+};
 pub use schema::{ApiLimits, EmspSchema, build_schema, sdl};
 pub use subscription::publish_charger_status;
 pub use tariff_book::{ConnectorFilter, PriceBasis, Pricer, TariffBook, choose_tariff};

@@ -9,17 +9,18 @@ use crate::charging::{ChargingMutation, ChargingQuery, ChargingSubscription};
 use crate::context::ApiContext;
 use crate::loaders::{LocationLoader, TariffLoader};
 use crate::mutation::MutationRoot;
+use crate::payments::{PaymentsMutation, PaymentsQuery};
 use crate::query::QueryRoot;
 use crate::reservations::ReservationQuery;
 use crate::subscription::SubscriptionRoot;
 
 /// Every query: the root and each area's own.
 #[derive(MergedObject)]
-pub struct Query(QueryRoot, ChargingQuery, ReservationQuery);
+pub struct Query(QueryRoot, ChargingQuery, ReservationQuery, PaymentsQuery);
 
 /// Every mutation.
 #[derive(MergedObject)]
-pub struct Mutation(MutationRoot, ChargingMutation);
+pub struct Mutation(MutationRoot, ChargingMutation, PaymentsMutation);
 
 /// Every subscription.
 #[derive(MergedSubscription)]
@@ -43,8 +44,8 @@ impl Default for ApiLimits {
 
 pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
     let mut builder = Schema::build(
-        Query(QueryRoot, ChargingQuery, ReservationQuery),
-        Mutation(MutationRoot, ChargingMutation),
+        Query(QueryRoot, ChargingQuery, ReservationQuery, PaymentsQuery),
+        Mutation(MutationRoot, ChargingMutation, PaymentsMutation),
         Subscription(SubscriptionRoot, ChargingSubscription),
     )
     .data(DataLoader::new(LocationLoader(context.store.clone()), tokio::spawn))
@@ -52,6 +53,9 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
     .data(Arc::clone(&context.index));
     if let Some(charging) = context.charging.clone() {
         builder = builder.data(charging);
+    }
+    if let Some(payments) = context.payments.clone() {
+        builder = builder.data(payments);
     }
     builder = builder.data(context).limit_depth(limits.max_depth).limit_complexity(limits.max_complexity);
     if !limits.introspection {
@@ -63,8 +67,8 @@ pub fn build_schema(context: ApiContext, limits: &ApiLimits) -> EmspSchema {
 /// The SDL of the schema, as checked in at `graphql/schema.graphql`.
 pub fn sdl() -> String {
     Schema::build(
-        Query(QueryRoot, ChargingQuery, ReservationQuery),
-        Mutation(MutationRoot, ChargingMutation),
+        Query(QueryRoot, ChargingQuery, ReservationQuery, PaymentsQuery),
+        Mutation(MutationRoot, ChargingMutation, PaymentsMutation),
         Subscription(SubscriptionRoot, ChargingSubscription),
     )
     .finish()

@@ -18,6 +18,8 @@ pub struct TestApp {
     db: TestDb,
     pub base_url: String,
     pub client: reqwest::Client,
+    /// The extra configuration it was started with (kept for restarts).
+    settings: Vec<(String, String)>,
 }
 
 impl TestApp {
@@ -77,7 +79,8 @@ impl TestApp {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_else(|e| panic!("http client: {e}"));
-        Self { server: Some(server), db, base_url, client }
+        let settings = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self { server: Some(server), db, base_url, client, settings }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -119,18 +122,21 @@ impl TestApp {
     /// The server's payment flows, to act as the charging flow will.
     pub fn payments(&self) -> emsp_payments::Payments {
         match &self.server {
-            Some(server) => server.payments.payments.clone(),
+            Some(server) => server.payments.payments.clone().unwrap_or_else(|| panic!("payments are off")),
             None => panic!("the server was stopped"),
         }
     }
 
-    /// Stops the server and starts a new one on the same database: what a process restart sees.
+    /// Stops the server and starts a new one on the same database and configuration: what a
+    /// process restart sees.
     pub async fn restart(mut self) -> Self {
         if let Some(server) = self.server.take() {
             server.stop().await.unwrap_or_else(|e| panic!("server did not stop cleanly: {e:#}"));
         }
         let url = self.db.url().to_owned();
-        Self::launch(self.db, &url, &[]).await
+        let settings = std::mem::take(&mut self.settings);
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::launch(self.db, &url, &settings).await
     }
 
     /// Stops gracefully and waits for the server to finish.

@@ -166,6 +166,7 @@ pub enum EventObject {
     Charge(Box<Charge>),
     Refund(Box<Refund>),
     Dispute(Box<Dispute>),
+    SetupIntent(Box<SetupIntent>),
 }
 
 #[derive(Debug, Clone, Serialize)]

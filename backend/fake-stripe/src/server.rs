@@ -103,6 +103,7 @@ struct State {
     authenticated: HashSet<String>,
     charges: BTreeMap<String, Charge>,
     setups: BTreeMap<String, SetupIntent>,
+    customers: BTreeMap<String, serde_json::Value>,
     idempotency: HashMap<String, Cached>,
     /// Every event ever emitted, in order.
     events: Vec<Event>,
@@ -277,6 +278,11 @@ impl FakeStripe {
 
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// How many customers were created (idempotent replays create none).
+    pub fn customer_count(&self) -> usize {
+        self.shared.state.lock().customers.len()
     }
 
     pub fn intent(&self, id: &str) -> Option<PaymentIntent> {
@@ -539,6 +545,11 @@ fn route(shared: &Shared, state: &mut State, method: &str, path: &str, params: &
         ("POST", ["v1", "payment_intents", id, "cancel"]) => cancel_intent(state, id, key),
         ("POST", ["v1", "refunds"]) => create_refund(state, params, key),
         ("POST", ["v1", "setup_intents"]) => create_setup(state, params),
+        ("POST", ["v1", "setup_intents", id, "confirm"]) => confirm_setup(state, id, params, key),
+        ("POST", ["v1", "customers"]) => create_customer(state, params),
+        ("GET", ["v1", "customers", id]) => {
+            state.customers.get(*id).map_or_else(|| Err(not_found("customer", id)), json)
+        }
         ("GET", ["v1", "setup_intents", id]) => {
             state.setups.get(*id).map_or_else(|| Err(not_found("setup_intent", id)), json)
         }
@@ -839,6 +850,59 @@ fn create_refund(state: &mut State, params: &Params, key: Option<&str>) -> Answe
     state.emit("refund.created", EventObject::Refund(Box::new(refund.clone())), key);
     state.emit("charge.refunded", EventObject::Charge(Box::new(charge)), key);
     json(&refund)
+}
+
+/// The app confirms a SetupIntent with a card (as Stripe's SDK does): the card is saved.
+fn confirm_setup(state: &mut State, id: &str, params: &Params, key: Option<&str>) -> Answer {
+    let Some(mut setup) = state.setups.get(id).cloned() else { return Err(not_found("setup_intent", id)) };
+    let Some(method) = params.get("payment_method").map(str::to_owned).or(setup.payment_method.clone()) else {
+        return Err(invalid("Missing required param: payment_method.", Some("parameter_missing")));
+    };
+    if setup.status != "requires_payment_method" && setup.status != "requires_confirmation" {
+        return Err(invalid(
+            format!("This SetupIntent's status is {}.", setup.status),
+            Some("setup_intent_unexpected_state"),
+        ));
+    }
+    setup.payment_method = Some(method);
+    setup.status = "succeeded";
+    state.setups.insert(id.to_owned(), setup.clone());
+    state.emit("setup_intent.succeeded", EventObject::SetupIntent(Box::new(setup.clone())), key);
+    json(&setup)
+}
+
+/// A customer with Stripe's fields (those we do not keep are `null`).
+fn create_customer(state: &mut State, params: &Params) -> Answer {
+    let id = state.next_id("cus");
+    let customer = serde_json::json!({
+        "id": id,
+        "object": "customer",
+        "address": null,
+        "balance": 0,
+        "business_name": null,
+        "created": state.now,
+        "currency": null,
+        "customer_account": null,
+        "default_source": null,
+        "delinquent": false,
+        "description": params.get("description"),
+        "discount": null,
+        "email": params.get("email"),
+        "individual_name": null,
+        "invoice_prefix": null,
+        "invoice_settings": null,
+        "livemode": false,
+        "metadata": params.metadata(),
+        "name": params.get("name"),
+        "next_invoice_sequence": 1,
+        "phone": null,
+        "preferred_locales": [],
+        "shipping": null,
+        "tax_exempt": "none",
+        "test_clock": null,
+    });
+    state.customers.insert(id, customer.clone());
+    json(&customer)
 }
 
 fn create_setup(state: &mut State, params: &Params) -> Answer {

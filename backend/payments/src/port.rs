@@ -151,6 +151,10 @@ pub trait PaymentPort: Send + Sync {
     /// Starts saving a card for off-session use.
     async fn setup_card(&self, customer_id: &str, idempotency_key: &str) -> PortResult<SetupSnapshot>;
 
+    /// Creates the provider's customer of one of our drivers (`user_id` goes into its metadata).
+    /// Saved cards and off-session charges belong to a customer. Returns the customer id.
+    async fn create_customer(&self, user_id: &str, email: Option<&str>, idempotency_key: &str) -> PortResult<String>;
+
     /// Reads an intent (reconciliation after a lost answer).
     async fn get_intent(&self, intent_id: &str) -> PortResult<IntentSnapshot>;
 }
@@ -177,6 +181,11 @@ pub mod keys {
     /// `request_id` names the refund request (ops give one; repeating it refunds once).
     pub fn refund(payment_id: &str, request_id: &str) -> String {
         format!("refund:{payment_id}:{request_id}")
+    }
+
+    /// One customer per driver: the key is the driver's id.
+    pub fn customer(user_id: &str) -> String {
+        format!("customer:{user_id}")
     }
 
     pub fn setup(setup_id: &str) -> String {

@@ -640,6 +640,19 @@ impl Payments {
         }
     }
 
+    /// The provider customer of driver `user_id`: the stored one, else a new one (created with
+    /// the key `customer:{user_id}`, so a retry after a lost answer or a race of two requests
+    /// gets the same customer from the provider, and the store keeps the first).
+    pub async fn ensure_customer(&self, user_id: &str, email: Option<&str>) -> Result<String, PaymentError> {
+        let user = user_id.to_owned();
+        if let Some(existing) = self.blocking(move |s| s.payment_customer(&user)).await? {
+            return Ok(existing);
+        }
+        let created = self.port.create_customer(user_id, email, &keys::customer(user_id)).await.map_err(port_error)?;
+        let user = user_id.to_owned();
+        self.blocking(move |s| s.keep_payment_customer(&user, &created)).await
+    }
+
     /// Starts saving a card for `customer_id`; the app completes it with the client secret.
     pub async fn setup_card(&self, customer_id: &str, setup_id: &str) -> Result<SetupSnapshot, PaymentError> {
         self.port.setup_card(customer_id, &keys::setup(setup_id)).await.map_err(port_error)

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CapturePaymentIntent, CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
     CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession, RetrievePaymentIntent,
@@ -241,6 +242,21 @@ impl PaymentPort for StripePort {
             client_secret: setup.client_secret.clone().unwrap_or_default(),
             status: setup.status.as_str().to_owned(),
         })
+    }
+
+    async fn create_customer(&self, user_id: &str, email: Option<&str>, idempotency_key: &str) -> PortResult<String> {
+        let mut create =
+            CreateCustomer::new().metadata(HashMap::from([("emsp_user_id".to_owned(), user_id.to_owned())]));
+        if let Some(email) = email {
+            create = create.email(email);
+        }
+        let customer = create
+            .customize()
+            .request_strategy(idempotent(idempotency_key)?)
+            .send(&self.client)
+            .await
+            .map_err(classify)?;
+        Ok(customer.id.as_str().to_owned())
     }
 
     async fn get_intent(&self, intent_id: &str) -> PortResult<IntentSnapshot> {

@@ -248,6 +248,49 @@ pub async fn start_charging(
     evse_uid: &str,
     connector_id: Option<&str>,
 ) -> Result<ChargingRecord, ChargingError> {
+    let charger = startable(roaming, location_key, evse_uid, connector_id).await?;
+    let token = driver_token(roaming, user_id).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    start_with(roaming, user_id, &charger, &id, token).await
+}
+
+/// A charger, EVSE and connector that a START_SESSION can be sent for: it exists and its
+/// operator takes commands from us. Checked before anything is spent on a session (a card hold).
+pub struct Startable {
+    location: emsp_domain::Location,
+    key: String,
+    evse_uid: String,
+    connector_id: Option<String>,
+    target: CommandTarget,
+}
+
+impl Startable {
+    pub fn location(&self) -> &emsp_domain::Location {
+        &self.location
+    }
+
+    /// `CC*PID*LOCATION` in upper case.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The EVSE's uid as the CPO spells it.
+    pub fn evse_uid(&self) -> &str {
+        &self.evse_uid
+    }
+
+    pub fn connector_id(&self) -> Option<&str> {
+        self.connector_id.as_deref()
+    }
+}
+
+/// Checks that a session can be started at this charger, EVSE and connector (see [`Startable`]).
+pub async fn startable(
+    roaming: &Roaming,
+    location_key: &str,
+    evse_uid: &str,
+    connector_id: Option<&str>,
+) -> Result<Startable, ChargingError> {
     let store = roaming.store.clone();
     let key = location_key.to_ascii_uppercase();
     let lookup = key.clone();
@@ -264,24 +307,38 @@ pub async fn start_charging(
             evse.connectors
                 .iter()
                 .find(|c| c.id.as_str().eq_ignore_ascii_case(id))
-                .ok_or(ChargingError::NotFound("connector"))?,
+                .ok_or(ChargingError::NotFound("connector"))?
+                .id
+                .to_string(),
         ),
         None => None,
     };
+    let evse_uid = evse.uid.to_string();
     let partner_id = partner_id
         .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
     let target = command_target(roaming, &partner_id).await?;
-    let token = driver_token(roaming, user_id).await?;
-    let id = uuid::Uuid::new_v4().to_string();
+    Ok(Startable { location, key, evse_uid, connector_id: connector, target })
+}
+
+/// Starts a session at a checked charger with a given token (an AD_HOC_USER token of a card
+/// payment, or the driver's APP_USER token) under a session id the caller chose (so it can note
+/// the id, for instance on a payment, before anything is sent).
+pub async fn start_with(
+    roaming: &Roaming,
+    user_id: &str,
+    charger: &Startable,
+    id: &str,
+    token: Token,
+) -> Result<ChargingRecord, ChargingError> {
     let reference = uuid::Uuid::new_v4().simple().to_string();
     let store = roaming.store.clone();
     let new = (
-        id.clone(),
+        id.to_owned(),
         user_id.to_owned(),
-        partner_id.clone(),
-        key,
-        evse.uid.to_string(),
-        connector.map(|c| c.id.to_string()),
+        charger.target.partner.id.clone(),
+        charger.key.clone(),
+        charger.evse_uid.clone(),
+        charger.connector_id.clone(),
         token.uid.to_string(),
         token.contract_id.clone(),
         reference.clone(),
@@ -302,13 +359,13 @@ pub async fn start_charging(
     .await?;
     let request = CommandRequest::StartSession {
         token,
-        location_id: location.id.to_string(),
-        evse_uid: Some(evse.uid.to_string()),
-        connector_id: connector.map(|c| c.id.to_string()),
+        location_id: charger.location.id.to_string(),
+        evse_uid: Some(charger.evse_uid.clone()),
+        connector_id: charger.connector_id.clone(),
         authorization_reference: Some(reference),
     };
-    let sent = send_command(roaming, &target, &request, Some(user_id), Some(&id), None).await?;
-    apply(roaming, &id, start_event(&sent.response)).await
+    let sent = send_command(roaming, &charger.target, &request, Some(user_id), Some(id), None).await?;
+    apply(roaming, id, start_event(&sent.response)).await
 }
 
 /// Stops a driver's running session: STOP_SESSION with the CPO's session id.

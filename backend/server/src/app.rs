@@ -158,7 +158,13 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         .await
         .context("accounts panicked")??;
     let accounts_for_app = web::Data::new(accounts.clone());
-    let live = Arc::new(LiveFeed { tariffs: Arc::new(emsp_graphql::TariffBook::new()), events: EventBus::new() });
+    let payments = web::Data::new(crate::payments::build(&config.payments, &store, roaming.clone().into_inner())?);
+    let (charging_changes, charging_changed) = tokio::sync::mpsc::unbounded_channel();
+    let live = Arc::new(LiveFeed {
+        tariffs: Arc::new(emsp_graphql::TariffBook::new()),
+        events: EventBus::new(),
+        charging_changes: payments.enabled().then_some(charging_changes),
+    });
     let schema = web::Data::new(emsp_graphql::build_schema(
         emsp_graphql::ApiContext {
             index: index.clone(),
@@ -171,6 +177,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
                 roaming: roaming.clone().into_inner(),
                 updates: Arc::new(emsp_graphql::BusUpdates(live.events.clone())),
             }),
+            payments: payments
+                .adhoc
+                .clone()
+                .map(|flow| emsp_graphql::CardPaymentsApi(flow as Arc<dyn emsp_graphql::CardPayments>)),
             default_currency: config.api.default_currency.clone(),
             issuer: emsp_graphql::TokenIssuer {
                 party: roaming.config.party.clone(),
@@ -180,7 +190,6 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         &emsp_graphql::ApiLimits { introspection: config.api.introspection, ..emsp_graphql::ApiLimits::default() },
     ));
     let schema_handle = schema.clone();
-    let payments = web::Data::new(crate::payments::build(&config.payments, &store)?);
     let payments_for_app = payments.clone();
     let limiter = web::Data::new(crate::api::RateLimiter::default());
     let sockets = web::Data::new(crate::ws::Sockets::new(&config.api));
@@ -234,7 +243,21 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
     tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
     let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
-    if payments.enabled && config.payments.reconcile_interval_s > 0 {
+    if let Some(adhoc) = payments.adhoc.clone() {
+        // Crash between a hold and its START_SESSION: holds of requests from before this start
+        // are released (see `adhoc.rs`); then sessions' changes settle their holds.
+        let started_at = chrono::Utc::now().naive_utc();
+        let stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            match adhoc.recover(started_at).await {
+                Ok(0) => {}
+                Ok(released) => tracing::info!(released, "ad-hoc holds of interrupted requests released"),
+                Err(error) => tracing::warn!(%error, "ad-hoc recovery failed; reconciliation releases them later"),
+            }
+            adhoc.follow(charging_changed, stop).await;
+        });
+    }
+    if payments.enabled() && config.payments.reconcile_interval_s > 0 {
         let policy = emsp_payments::ReconcilePolicy {
             unstarted_after: chrono::Duration::seconds(config.payments.unstarted_after_s as i64),
             ..emsp_payments::ReconcilePolicy::default()

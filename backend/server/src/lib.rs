@@ -1,5 +1,6 @@
 //! The `emsp` server: configuration, command line, HTTP wiring, health and metrics, background jobs.
 
+pub mod adhoc;
 mod api;
 pub mod app;
 mod bench_api;

@@ -19,6 +19,9 @@ const TARIFF_PAGE: i64 = 2_000;
 pub struct LiveFeed {
     pub tariffs: Arc<TariffBook>,
     pub events: EventBus,
+    /// Receives the id of every changed charging session (the ad-hoc payment settlement);
+    /// `None` when card payments are off.
+    pub charging_changes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl LiveFeed {
@@ -58,6 +61,10 @@ impl LiveFeed {
                     let user_id = change.payload["user_id"].as_str().unwrap_or_default().to_owned();
                     let event = ChargingSessionChanged { id: change.entity_key.clone(), user_id };
                     self.events.publish::<ChargingSession>(&change.entity_key, event);
+                    if let Some(changes) = &self.charging_changes {
+                        // Closed only at shutdown; the settlement sweep covers what is missed.
+                        let _ = changes.send(change.entity_key.clone());
+                    }
                 }
             }
         }

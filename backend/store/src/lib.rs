@@ -2,6 +2,7 @@
 //! migrations of both, the repositories, and the change feed the search index follows.
 
 mod accounts;
+mod adhoc;
 mod change_feed;
 mod charging;
 mod crypto;
@@ -19,6 +20,7 @@ pub mod testing;
 mod tokens;
 
 pub use accounts::{NewSigningKey, NewUser, RefreshRotation, Role, SigningKeyRecord, UserRecord};
+pub use adhoc::{AdHocCharge, AdHocState};
 pub use change_feed::{Change, ChangeKind};
 pub use charging::{
     Applied, CdrRecord, ChargingRecord, ChargingUpdate, CommandRecord, NewCdr, NewCharging, NewCommand, PriceCheck,

@@ -320,6 +320,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     payment_webhook_events,
     payment_actions,
     cdrs,
+    payment_customers,
+    adhoc_charges,
 );
 
 diesel::table! {
@@ -455,5 +457,29 @@ diesel::table! {
         action -> Text,
         detail -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_customers (user_id) {
+        user_id -> Text,
+        customer_id -> Text,
+        payment_method_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    adhoc_charges (payment_id) {
+        payment_id -> Text,
+        user_id -> Text,
+        location_key -> Text,
+        evse_uid -> Text,
+        connector_id -> Nullable<Text>,
+        tariff_id -> Nullable<Text>,
+        state -> Text,
+        charging_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }

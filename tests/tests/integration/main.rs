@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod adhoc;
 mod charging;
 mod fleet_cdrs;
 mod graphql;

@@ -742,3 +742,79 @@ pub fn party_staleness_is_stored_and_fed(store: &Store) {
     assert_eq!(store.stale_parties().unwrap(), vec!["FR*NEW".to_owned()]);
     assert_eq!(party_changes(store).len(), 5);
 }
+
+fn adhoc(payment_id: &str) -> emsp_store::AdHocCharge {
+    let at = chrono::Utc::now().naive_utc();
+    emsp_store::AdHocCharge {
+        payment_id: payment_id.to_owned(),
+        user_id: "driver-1".into(),
+        location_key: "NL*SIM*L1".into(),
+        evse_uid: "E1".into(),
+        connector_id: Some("1".into()),
+        tariff_id: Some("NL*SIM*T1".into()),
+        // Whatever the caller says, a new request starts AWAITING_HOLD without a session.
+        state: "STARTED".into(),
+        charging_id: Some("ignored".into()),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub fn an_ad_hoc_request_is_claimed_once_and_found_by_its_session(store: &Store) {
+    use emsp_store::AdHocState;
+    let created = store.create_adhoc(&adhoc("pay-a")).unwrap();
+    assert_eq!(created.state(), Some(AdHocState::AwaitingHold));
+    assert_eq!(created.charging_id, None);
+    assert_eq!(store.create_adhoc(&adhoc("pay-a")).unwrap(), created, "recording it again keeps the first row");
+
+    // Of several claims, exactly one wins, and its session id sticks.
+    let store = Arc::new(store.clone());
+    let claims: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|n| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let session = format!("session-{n}");
+                    store.move_adhoc("pay-a", AdHocState::AwaitingHold, AdHocState::Starting, Some(&session)).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(claims.iter().filter(|won| **won).count(), 1, "{claims:?}");
+    let claimed = store.get_adhoc("pay-a").unwrap().unwrap();
+    assert_eq!(claimed.state(), Some(AdHocState::Starting));
+    let session = claimed.charging_id.clone().unwrap();
+    assert_eq!(store.adhoc_for_charging(&session).unwrap(), Some(claimed));
+    assert!(!store.move_adhoc("pay-a", AdHocState::AwaitingHold, AdHocState::Abandoned, None).unwrap());
+    assert!(store.move_adhoc("pay-a", AdHocState::Starting, AdHocState::Started, None).unwrap());
+    assert_eq!(store.get_adhoc("pay-a").unwrap().unwrap().charging_id.as_deref(), Some(session.as_str()));
+
+    // Listed by state and age, and by the phase of their payment.
+    store.create_adhoc(&adhoc("pay-b")).unwrap();
+    let later = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
+    let waiting = store.adhoc_in_state(AdHocState::AwaitingHold, later, 10).unwrap();
+    assert_eq!(waiting.iter().map(|a| a.payment_id.as_str()).collect::<Vec<_>>(), ["pay-b"]);
+    assert!(store.adhoc_in_state(AdHocState::AwaitingHold, waiting[0].created_at, 10).unwrap().is_empty());
+    let mut held = payment("pay-a");
+    held.phase = "CAPTURABLE".into();
+    held.session_id = Some(session.clone());
+    store.create_payment(&held, "api", "hold_requested", "").unwrap();
+    assert_eq!(store.adhoc_with_payment_in(AdHocState::Started, &["CAPTURABLE"], 10).unwrap().len(), 1);
+    assert!(store.adhoc_with_payment_in(AdHocState::Started, &["CAPTURED"], 10).unwrap().is_empty());
+    assert_eq!(store.payment_for_session(&session).unwrap().map(|p| p.id), Some("pay-a".to_owned()));
+    assert_eq!(store.payment_for_session("no-session").unwrap(), None);
+}
+
+pub fn a_driver_keeps_the_first_payment_customer(store: &Store) {
+    assert_eq!(store.payment_customer("driver-1").unwrap(), None);
+    assert_eq!(store.keep_payment_customer("driver-1", "cus_first").unwrap(), "cus_first");
+    assert_eq!(store.keep_payment_customer("driver-1", "cus_second").unwrap(), "cus_first", "the first writer wins");
+    assert_eq!(store.payment_customer("driver-1").unwrap().as_deref(), Some("cus_first"));
+    assert_eq!(store.keep_payment_customer("driver-2", "cus_other").unwrap(), "cus_other");
+    assert_eq!(store.saved_card("driver-1").unwrap(), None);
+    assert!(store.set_saved_card("cus_first", "pm_1").unwrap());
+    assert!(!store.set_saved_card("cus_unknown", "pm_2").unwrap(), "not our customer");
+    assert_eq!(store.saved_card("driver-1").unwrap().as_deref(), Some("pm_1"));
+    assert_eq!(store.saved_card("driver-2").unwrap(), None);
+}

@@ -77,6 +77,8 @@ store_test_suite!(
     a_payment_event_is_applied_once,
     concurrent_deliveries_of_one_event_apply_it_once,
     payments_in_phases_are_listed_oldest_first,
+    an_ad_hoc_request_is_claimed_once_and_found_by_its_session,
+    a_driver_keeps_the_first_payment_customer,
     tokens_are_searched_paged_and_changed_with_an_audit_trail,
     token_push_marks_keep_the_oldest_change_until_a_clean_repush,
     bulk_inserts_are_one_batch,

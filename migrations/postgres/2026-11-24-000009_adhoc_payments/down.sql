@@ -1,0 +1,2 @@
+DROP TABLE adhoc_charges;
+DROP TABLE payment_customers;
