@@ -2,6 +2,7 @@
 //! how we reach them (the client, registration, pulls). Wire types come from `emsp-ocpi`; what
 //! leaves this crate is domain objects and store records.
 
+pub mod authorizations;
 pub mod charging;
 mod client;
 mod config;

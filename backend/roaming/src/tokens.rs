@@ -33,10 +33,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
 use emsp_domain::{AllowedType, TokenType};
 use emsp_ocpi::{OcpiVersion, StatusCode, v2_1_1, v2_2_1};
-use emsp_store::{NewAuthorization, Partner, PartnerStatus, Store, StoreError, TokenRecord};
+use emsp_store::{AuthorizationRecord, NewAuthorization, Partner, PartnerStatus, Store, StoreError, TokenRecord};
 use reqwest::Method;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
+
+use crate::authorizations::AuthorizationLog;
 
 use crate::client::{Target, TokenEncoding};
 use crate::error::{OcpiError, RoamingError};
@@ -217,6 +219,7 @@ impl From<StoreError> for Undecided {
 /// leaves the parameter out).
 pub fn decide(
     store: &Store,
+    log: &AuthorizationLog,
     uid: &str,
     token_type: Option<&TokenType>,
     location: Option<&v2_2_1::tokens::LocationReferences>,
@@ -246,15 +249,22 @@ pub fn decide(
             info = Some("This one-time payment is for another charger.");
         }
     }
-    let authorization = store.record_authorization(&NewAuthorization {
+    let authorization = AuthorizationRecord::new(&NewAuthorization {
         token_key: &record.key(),
         uid,
         partner_id,
         allowed: &allowed,
         location_id: location.map(|l| l.location_id.as_str()),
         evse_uids: location.map(|l| l.evse_uids.as_slice()).unwrap_or_default(),
-    })?;
-    Ok(Decision { token: record, allowed, reference: authorization.reference, info })
+    });
+    let reference = authorization.reference.clone();
+    if record.token.token_type == TokenType::AdHocUser {
+        // Its next decision reads this one (the first allowed location): stored before answering.
+        store.record_authorizations(std::slice::from_ref(&authorization))?;
+    } else {
+        log.keep(store, authorization)?;
+    }
+    Ok(Decision { token: record, allowed, reference, info })
 }
 
 fn unknown_token(uid: &str) -> OcpiError {
@@ -300,14 +310,15 @@ pub async fn authorize(
         return Err(OcpiError::invalid("location_id must be 1 to 36 characters"));
     }
 
-    let store = roaming.store.clone();
+    let (store, log) = (roaming.store.clone(), roaming.authorizations.clone());
     let partner_id = req.partner.id.clone();
     let asked = uid.clone();
     let refs = location.clone();
-    let outcome =
-        web::block(move || decide(&store, &asked, token_type.as_ref(), refs.as_ref(), Some(&partner_id), Utc::now()))
-            .await
-            .map_err(|e| OcpiError::internal(&e))?;
+    let outcome = web::block(move || {
+        decide(&store, &log, &asked, token_type.as_ref(), refs.as_ref(), Some(&partner_id), Utc::now())
+    })
+    .await
+    .map_err(|e| OcpiError::internal(&e))?;
     let decision = match outcome {
         Ok(decision) => decision,
         Err(Undecided::UnknownToken) => return Err(unknown_token(&uid)),

@@ -34,11 +34,13 @@ pub struct Roaming {
     /// Partners by token, so the hot path (status pushes) does not read the partner tables for
     /// every request.
     pub partners: PartnerCache,
+    /// Real-time authorization decisions waiting to be stored (see [`crate::authorizations`]).
+    pub authorizations: Arc<crate::authorizations::AuthorizationLog>,
 }
 
 impl Roaming {
     pub fn new(store: Store, client: OcpiClient, config: Arc<RoamingConfig>) -> Self {
-        Self { store, client, config, partners: PartnerCache::default() }
+        Self { store, client, config, partners: PartnerCache::default(), authorizations: Arc::default() }
     }
 }
 

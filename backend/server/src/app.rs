@@ -69,6 +69,8 @@ impl RunningServer {
         let served = self.task.await;
         // Background jobs stop with the server, whatever ended it.
         let _ = self.shutdown.send(true);
+        // Decisions answered but not stored yet are stored now, after the last request.
+        self.roaming.authorizations.close(&self.store).await;
         served.context("server task panicked")?.context("server failed")?;
         tracing::info!("stopped");
         Ok(())
@@ -234,6 +236,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     {
         let (pushes, stop) = (roaming.clone(), shutdown_rx.clone());
         tokio::spawn(async move { emsp_roaming::tokens::push_worker(&pushes, stop).await });
+        let (decisions, stop) = (roaming.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            emsp_roaming::authorizations::write_authorizations(&decisions.authorizations, &decisions.store, stop).await;
+        });
     }
     if config.ocpi.pull_interval_s > 0 {
         let (pulls, stop) = (roaming.clone(), shutdown_rx.clone());

@@ -31,6 +31,10 @@ pub struct AuthorizeBenchOptions {
     pub duration: Duration,
     pub concurrency: usize,
     pub pool_size: u32,
+    /// Only serve (seeded database and server), for an external load generator; stop with Ctrl-C.
+    pub serve_only: bool,
+    /// Where to listen (default: a free port on loopback).
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,7 +135,8 @@ fn seed(db: &TestDb, tokens: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(options: &AuthorizeBenchOptions) -> anyhow::Result<AuthorizeBenchReport> {
+/// Runs the benchmark; with `serve_only`, serves until Ctrl-C and returns `None`.
+pub async fn run(options: &AuthorizeBenchOptions) -> anyhow::Result<Option<AuthorizeBenchReport>> {
     let db = match &options.database_url {
         Some(url) => {
             let url = url.clone();
@@ -147,7 +152,7 @@ pub async fn run(options: &AuthorizeBenchOptions) -> anyhow::Result<AuthorizeBen
 
     let pool_size = options.pool_size.to_string();
     let env: HashMap<String, String> = [
-        ("EMSP_LISTEN", "127.0.0.1:0"),
+        ("EMSP_LISTEN", options.listen.as_deref().unwrap_or("127.0.0.1:0")),
         ("DATABASE_URL", db.url()),
         ("EMSP_OCPI_PULL_INTERVAL_S", "0"),
         ("EMSP_DB_POOL_SIZE", pool_size.as_str()),
@@ -157,9 +162,18 @@ pub async fn run(options: &AuthorizeBenchOptions) -> anyhow::Result<AuthorizeBen
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let server = app::start(Config::load(None, &env)?, RunOptions { handle_signals: false }).await?;
+    let server = app::start(Config::load(None, &env)?, RunOptions { handle_signals: options.serve_only }).await?;
     let base = format!("{}/ocpi/2.2.1/tokens", server.public_url);
     let authorization = format!("Token {}", STANDARD.encode(CPO_TOKEN));
+    if options.serve_only {
+        crate::cli::say(&format!(
+            "serving {tokens} tokens ({database}, seeded in {seed_s:.1} s) at {base}/{{uid}}/authorize, \
+             uids 04{{n:010X}} for n < {tokens} (every 20th blocked), header \"Authorization: {authorization}\"; Ctrl-C stops"
+        ));
+        server.wait().await?;
+        drop(db);
+        return Ok(None);
+    }
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
@@ -227,5 +241,5 @@ pub async fn run(options: &AuthorizeBenchOptions) -> anyhow::Result<AuthorizeBen
     };
     server.stop().await?;
     drop(db);
-    Ok(report)
+    Ok(Some(report))
 }

@@ -375,6 +375,12 @@ struct AuthorizeBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Only seed and serve, for an external load generator (`infra/load/authorize.sh`); Ctrl-C stops.
+    #[arg(long)]
+    serve: bool,
+    /// Address to serve on (with `--serve`), e.g. 127.0.0.1:18182.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -1001,8 +1007,10 @@ async fn bench_authorize(args: &AuthorizeBenchArgs) -> anyhow::Result<()> {
         duration: std::time::Duration::from_secs(args.duration.max(1)),
         concurrency: args.concurrency.max(1),
         pool_size: args.pool_size.max(1),
+        serve_only: args.serve,
+        listen: args.listen.clone(),
     };
-    let report = crate::bench_authorize::run(&options).await?;
+    let Some(report) = crate::bench_authorize::run(&options).await? else { return Ok(()) };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -95,6 +95,23 @@ pub struct AuthorizationRecord {
     pub created_at: DateTime<Utc>,
 }
 
+impl AuthorizationRecord {
+    /// A decision with a new `authorization_reference` (a UUID without hyphens: 32 characters,
+    /// within OCPI's 36), made now; stored by [`Store::record_authorizations`].
+    pub fn new(new: &NewAuthorization<'_>) -> Self {
+        Self {
+            reference: uuid::Uuid::new_v4().simple().to_string(),
+            token_key: new.token_key.to_owned(),
+            uid: new.uid.to_owned(),
+            partner_id: new.partner_id.map(str::to_owned),
+            allowed: new.allowed.clone(),
+            location_id: new.location_id.map(str::to_owned),
+            evse_uids: new.evse_uids.to_vec(),
+            created_at: now_micros(),
+        }
+    }
+}
+
 /// An authorization to record.
 #[derive(Debug, Clone)]
 pub struct NewAuthorization<'a> {
@@ -473,45 +490,48 @@ impl Store {
     /// Records a real-time authorization and returns its new `authorization_reference` (a
     /// UUID without hyphens: 32 characters, within OCPI's 36).
     pub fn record_authorization(&self, new: &NewAuthorization<'_>) -> StoreResult<AuthorizationRecord> {
-        let reference = uuid::Uuid::new_v4().simple().to_string();
-        let now = now_micros();
-        let evse_uids = if new.evse_uids.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(new.evse_uids).map_err(|error| StoreError::Corrupt {
-                key: format!("authorization {reference}"),
-                reason: error.to_string(),
-            })?)
-        };
+        let record = AuthorizationRecord::new(new);
+        self.record_authorizations(std::slice::from_ref(&record))?;
+        Ok(record)
+    }
+
+    /// Stores decisions made already (see [`AuthorizationRecord::new`]), in one transaction with
+    /// multi-row inserts: the real-time authorization endpoint answers first and writes its
+    /// decisions a few milliseconds later, many at a time.
+    pub fn record_authorizations(&self, records: &[AuthorizationRecord]) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(records.len());
+        for record in records {
+            let evse_uids = if record.evse_uids.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&record.evse_uids).map_err(|error| StoreError::Corrupt {
+                    key: format!("authorization {}", record.reference),
+                    reason: error.to_string(),
+                })?)
+            };
+            rows.push((
+                token_authorizations::authorization_reference.eq(record.reference.clone()),
+                token_authorizations::token_key.eq(record.token_key.clone()),
+                token_authorizations::uid.eq(record.uid.clone()),
+                token_authorizations::partner_id.eq(record.partner_id.clone()),
+                token_authorizations::allowed.eq(record.allowed.as_str().to_owned()),
+                token_authorizations::location_id.eq(record.location_id.clone()),
+                token_authorizations::evse_uids.eq(evse_uids),
+                token_authorizations::created_at.eq(record.created_at.naive_utc()),
+            ));
+        }
         // Committed without waiting for the disk (see `ephemeral_write_transaction`): a decision
-        // is answered at once, and one lost in a database crash only costs the match by
-        // reference (sessions and CDRs still match by token), while a synchronous commit makes
-        // every authorization wait for an fsync.
+        // lost in a database crash only costs the match by reference (sessions and CDRs still
+        // match by token), while a synchronous commit makes every batch wait for an fsync.
         let mut conn = self.conn()?;
         crate::database::ephemeral_write_transaction(&mut conn, |conn| {
-            diesel::insert_into(token_authorizations::table)
-                .values((
-                    token_authorizations::authorization_reference.eq(&reference),
-                    token_authorizations::token_key.eq(new.token_key),
-                    token_authorizations::uid.eq(new.uid),
-                    token_authorizations::partner_id.eq(new.partner_id),
-                    token_authorizations::allowed.eq(new.allowed.as_str()),
-                    token_authorizations::location_id.eq(new.location_id),
-                    token_authorizations::evse_uids.eq(evse_uids),
-                    token_authorizations::created_at.eq(now.naive_utc()),
-                ))
-                .execute(conn)?;
+            for chunk in rows.chunks(500) {
+                per_backend!(conn, |c| diesel::insert_into(token_authorizations::table).values(chunk).execute(c))?;
+            }
             Ok(())
-        })?;
-        Ok(AuthorizationRecord {
-            reference,
-            token_key: new.token_key.to_owned(),
-            uid: new.uid.to_owned(),
-            partner_id: new.partner_id.map(str::to_owned),
-            allowed: new.allowed.clone(),
-            location_id: new.location_id.map(str::to_owned),
-            evse_uids: new.evse_uids.to_vec(),
-            created_at: now,
         })
     }
 

@@ -192,7 +192,16 @@ async fn ops_and_ocpi(backend: TestBackend) {
     assert_eq!(info["token"]["uid"], "CARD-DRV");
     assert_eq!(info["location"]["evse_uids"], json!(["E1"]));
     let reference = info["authorization_reference"].as_str().unwrap().to_owned();
-    let found = app.db().store().get_authorization(&reference).unwrap().unwrap();
+    // Decisions are answered first and stored a few milliseconds later, many at a time.
+    let mut found = None;
+    for _ in 0..400 {
+        found = app.db().store().get_authorization(&reference).unwrap();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let found = found.expect("the decision is stored within two seconds");
     assert_eq!((found.allowed, found.location_id.as_deref()), (AllowedType::Allowed, Some("LOC1")));
     assert_eq!(found.token_key, "NL*EMS*CARD-DRV");
 
