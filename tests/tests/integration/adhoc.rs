@@ -8,11 +8,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use emsp_cpo_sim::{ChargingOptions, CommandOutcome, RunningSim, SimData, SimOptions};
+use emsp_cpo_sim::{CommandOutcome, RunningSim};
 use emsp_fake_stripe::{FakeStripe, FakeStripeConfig};
 use emsp_payments::{HoldOutcome, Money, StartHold, Status};
-use emsp_roaming::pull::{PullOptions, pull_partner};
-use emsp_roaming::register_with_partner;
 use emsp_store::{AdHocCharge, AdHocState};
 use emsp_tests::{TestApp, TestBackend};
 use serde_json::{Value, json};
@@ -94,35 +92,7 @@ async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup>
     all.extend_from_slice(settings);
     let app = TestApp::start_configured(db, &all).await;
     fake.set_webhook_url(&app.url("/webhooks/stripe"));
-    let cpo = emsp_cpo_sim::start(SimOptions {
-        data: SimData::Generated { locations: 8 },
-        seed: 11,
-        charging: ChargingOptions {
-            tick: Duration::from_millis(250),
-            max_duration: Duration::from_secs(60),
-            time_scale: 200.0,
-            command_delay: Duration::from_millis(300),
-            command_timeout_s: 2,
-        },
-        ..SimOptions::default()
-    })
-    .await
-    .unwrap();
-    let outcome =
-        register_with_partner(&app.roaming(), "simulated CPO", &cpo.versions_url, &cpo.token_a).await.unwrap();
-    pull_partner(&app.roaming(), &outcome.partner_id, &PullOptions { full: true, ..Default::default() }, &|_| {})
-        .await
-        .unwrap();
-    let (location, evse, connector) = cpo
-        .evses()
-        .into_iter()
-        .find_map(|(location_id, uid)| {
-            let location = cpo.location(&location_id)?;
-            let evse = location["evses"].as_array()?.iter().find(|e| e["uid"] == uid.as_str())?.clone();
-            let connector = evse["connectors"].as_array()?.iter().find(|c| c["tariff_ids"][0].is_string())?.clone();
-            (evse["status"] == "AVAILABLE").then(|| (location_id, uid, connector["id"].as_str().unwrap().to_owned()))
-        })
-        .expect("a free EVSE");
+    let (cpo, location, evse, connector) = crate::charging::charging_cpo(&app).await;
     // The tariff book fills from the change feed: wait until the charger can be priced.
     let (driver, driver_id) = register(&app, "driver@example.com").await;
     let charger = format!("NL*SIM*{location}");

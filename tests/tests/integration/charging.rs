@@ -68,8 +68,10 @@ async fn driver(app: &TestApp, email: &str) -> Driver {
     }
 }
 
-async fn setup(backend: TestBackend) -> Option<Setup> {
-    let app = TestApp::start(backend).await?;
+/// A charging CPO simulator registered with `app` and pulled, and an EVSE of it that is free, with
+/// a connector that has a tariff (so the CDR has a price to check): `(cpo, location id, EVSE uid,
+/// connector id)`.
+pub(crate) async fn charging_cpo(app: &TestApp) -> (RunningSim, String, String, String) {
     let cpo = emsp_cpo_sim::start(SimOptions {
         data: SimData::Generated { locations: 8 },
         seed: 11,
@@ -89,7 +91,6 @@ async fn setup(backend: TestBackend) -> Option<Setup> {
     pull_partner(&app.roaming(), &outcome.partner_id, &PullOptions { full: true, ..Default::default() }, &|_| {})
         .await
         .unwrap();
-    // An EVSE that is free, with a connector that has a tariff (so the CDR has a price to check).
     let (location, evse, connector) = cpo
         .evses()
         .into_iter()
@@ -100,6 +101,12 @@ async fn setup(backend: TestBackend) -> Option<Setup> {
             (evse["status"] == "AVAILABLE").then(|| (location_id, uid, connector["id"].as_str().unwrap().to_owned()))
         })
         .expect("a free EVSE");
+    (cpo, location, evse, connector)
+}
+
+async fn setup(backend: TestBackend) -> Option<Setup> {
+    let app = TestApp::start(backend).await?;
+    let (cpo, location, evse, connector) = charging_cpo(&app).await;
     let driver = driver(&app, "driver@example.com").await;
     Some(Setup { app, cpo, driver, charger: format!("NL*SIM*{location}"), evse, connector })
 }
