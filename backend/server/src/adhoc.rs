@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
-use emsp_domain::{Money as DomainMoney, Token, TokenType, TokenUid, WhitelistType};
+use emsp_domain::{Money as DomainMoney, Token, TokenType, TokenUid};
 use emsp_graphql::{AdHocOutcome, AdHocRequest, AdHocStatus, CardPaymentError, CardPayments, CardSetup, PaymentInfo};
 use emsp_payments::{Actor, HoldOutcome, Money, PaymentError, Payments, Phase, StartHold, Status, view_of};
 use emsp_roaming::Roaming;
@@ -282,29 +282,8 @@ impl AdHocFlow {
                 if let Some(existing) = s.get_party_token(&party, &uid)? {
                     return Ok(existing);
                 }
-                let now = Utc::now();
-                let record = TokenRecord {
-                    token: Token {
-                        party: party.clone(),
-                        uid: TokenUid::new(uid.clone())?,
-                        token_type: TokenType::AdHocUser,
-                        contract_id: emsp_store::new_contract_id(&party)?.to_string(),
-                        visual_number: None,
-                        issuer,
-                        group_id: None,
-                        valid: true,
-                        whitelist: WhitelistType::Never,
-                        language: None,
-                        default_profile_type: None,
-                        energy_contract: None,
-                        expires_at: None,
-                        blocked_reason: None,
-                        last_updated: now,
-                    },
-                    user_id: Some(user.clone()),
-                    fleet_id: None,
-                    created_at: now,
-                };
+                let token_uid = TokenUid::new(uid.clone())?;
+                let record = TokenRecord::for_driver(&party, token_uid, TokenType::AdHocUser, &issuer, &user)?;
                 match s.insert_token(&record, "ISSUE", &format!("driver:{user}")) {
                     Err(StoreError::Conflict(_)) => s
                         .get_party_token(&party, &uid)?

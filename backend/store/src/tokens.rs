@@ -95,6 +95,43 @@ pub struct AuthorizationRecord {
     pub created_at: DateTime<Utc>,
 }
 
+impl TokenRecord {
+    /// A new token of ours for a driver's app or a card payment, with a fresh eMAID: valid, and
+    /// whitelist NEVER (OCPI recommends it for app tokens: they start sessions from the app, so a
+    /// CPO gains nothing from whitelisting them and must ask us in real time).
+    pub fn for_driver(
+        issuer: &PartyId,
+        uid: TokenUid,
+        token_type: TokenType,
+        issuer_name: &str,
+        user_id: &str,
+    ) -> StoreResult<Self> {
+        let now = now_micros();
+        Ok(TokenRecord {
+            token: Token {
+                party: issuer.clone(),
+                uid,
+                token_type,
+                contract_id: new_contract_id(issuer)?.to_string(),
+                visual_number: None,
+                issuer: issuer_name.to_owned(),
+                group_id: None,
+                valid: true,
+                whitelist: WhitelistType::Never,
+                language: None,
+                default_profile_type: None,
+                energy_contract: None,
+                expires_at: None,
+                blocked_reason: None,
+                last_updated: now,
+            },
+            user_id: Some(user_id.to_owned()),
+            fleet_id: None,
+            created_at: now,
+        })
+    }
+}
+
 impl AuthorizationRecord {
     /// A decision with a new `authorization_reference` (a UUID without hyphens: 32 characters,
     /// within OCPI's 36), made now; stored by [`Store::record_authorizations`].
@@ -429,32 +466,8 @@ impl Store {
         if self.get_user(user_id)?.is_none() {
             return Err(StoreError::NotFound(format!("user {user_id}")));
         }
-        let now = now_micros();
         let uid = TokenUid::new(uuid::Uuid::new_v4().to_string())?;
-        let record = TokenRecord {
-            token: Token {
-                party: issuer.clone(),
-                uid,
-                token_type: TokenType::AppUser,
-                contract_id: new_contract_id(issuer)?.to_string(),
-                visual_number: None,
-                issuer: issuer_name.to_owned(),
-                group_id: None,
-                valid: true,
-                // OCPI recommends NEVER for app tokens: they start sessions from the app, so a
-                // CPO gains nothing from whitelisting them and must ask us in real time.
-                whitelist: WhitelistType::Never,
-                language: None,
-                default_profile_type: None,
-                energy_contract: None,
-                expires_at: None,
-                blocked_reason: None,
-                last_updated: now,
-            },
-            user_id: Some(user_id.to_owned()),
-            fleet_id: None,
-            created_at: now,
-        };
+        let record = TokenRecord::for_driver(issuer, uid, TokenType::AppUser, issuer_name, user_id)?;
         match self.insert_token(&record, "ISSUE", &format!("driver:{user_id}")) {
             Ok(created) => Ok(created),
             // Another request of this driver created it first.
