@@ -13,6 +13,7 @@ pub mod hubclientinfo;
 pub mod pull;
 pub mod receivers;
 pub mod sessions;
+pub mod status_pushes;
 pub mod tokens;
 mod transport;
 pub mod versions;

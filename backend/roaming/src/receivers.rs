@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use emsp_domain::{EvseStatus, EvseUid, Location, PartyId, Tariff};
 use emsp_ocpi::{ImportOptions, OcpiVersion, StatusCode, v2_1_1, v2_2_1};
-use emsp_store::{Partner, Store, StoreError};
+use emsp_store::{EvseStatusUpdate, Partner, Store, StoreError};
 use serde_json::{Map, Value};
 
 use crate::error::OcpiError;
@@ -344,11 +344,8 @@ pub async fn patch_evse(
     if let (true, Some(status)) = (status_only, patch.get("status").and_then(Value::as_str)) {
         let status = EvseStatus::parse(status);
         let evse_uid = EvseUid::new(uid.as_str()).map_err(|e| OcpiError::invalid(e.to_string()))?;
-        let store = roaming.store.clone();
-        let result = web::block(move || store.set_evse_status(&key, &evse_uid, &status, at))
-            .await
-            .map_err(|e| OcpiError::internal(&e))?;
-        return match result {
+        let update = EvseStatusUpdate { location_key: key, evse_uid, status, at };
+        return match roaming.status_pushes.set_status(&roaming.store, update).await {
             Ok(_) => Ok(req.ok_empty()),
             Err(StoreError::NotFound(what)) => Err(unknown_location(&what)),
             Err(error) => Err(error.into()),

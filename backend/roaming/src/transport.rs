@@ -36,11 +36,20 @@ pub struct Roaming {
     pub partners: PartnerCache,
     /// Real-time authorization decisions waiting to be stored (see [`crate::authorizations`]).
     pub authorizations: Arc<crate::authorizations::AuthorizationLog>,
+    /// EVSE status pushes waiting to be stored together (see [`crate::status_pushes`]).
+    pub status_pushes: Arc<crate::status_pushes::StatusPushes>,
 }
 
 impl Roaming {
     pub fn new(store: Store, client: OcpiClient, config: Arc<RoamingConfig>) -> Self {
-        Self { store, client, config, partners: PartnerCache::default(), authorizations: Arc::default() }
+        Self {
+            store,
+            client,
+            config,
+            partners: PartnerCache::default(),
+            authorizations: Arc::default(),
+            status_pushes: Arc::default(),
+        }
     }
 }
 

@@ -236,6 +236,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     {
         let (pushes, stop) = (roaming.clone(), shutdown_rx.clone());
         tokio::spawn(async move { emsp_roaming::tokens::push_worker(&pushes, stop).await });
+        let (statuses, stop) = (roaming.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            emsp_roaming::status_pushes::write_statuses(&statuses.status_pushes, &statuses.store, stop).await;
+        });
         let (decisions, stop) = (roaming.clone(), shutdown_rx.clone());
         tokio::spawn(async move {
             emsp_roaming::authorizations::write_authorizations(&decisions.authorizations, &decisions.store, stop).await;
@@ -249,6 +253,7 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let (timeouts, stop) = (roaming.clone(), shutdown_rx.clone());
     tokio::spawn(async move { emsp_roaming::charging::watch_command_timeouts(&timeouts, stop).await });
     let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
+    let statuses = roaming.status_pushes.clone();
     if let Some(adhoc) = payments.adhoc.clone() {
         // Crash between a hold and its START_SESSION: holds of requests from before this start
         // are released (see `adhoc.rs`); then sessions' changes settle their holds.
@@ -285,7 +290,11 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         .await;
         match loaded {
             Ok(Ok(from_seq)) => {
-                index_sync::follow(loader_store, loader_index, from_seq, shutdown_rx, loader_live).await;
+                // From here on the index follows the feed: status pushes answer once it holds them.
+                let (applied, applied_rx) = watch::channel(from_seq);
+                statuses.follow_index(applied_rx);
+                let applied = Arc::new(applied);
+                index_sync::follow(loader_store, loader_index, from_seq, shutdown_rx, loader_live, applied).await;
             }
             Ok(Err(error)) => tracing::error!(%error, "search index could not be loaded; /ready stays 503"),
             Err(error) => tracing::error!(%error, "search index load panicked; /ready stays 503"),

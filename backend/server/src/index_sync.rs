@@ -67,7 +67,15 @@ pub fn bulk_load(store: &Store, index: &SearchIndex) -> StoreResult<i64> {
 }
 
 /// Applies every change after `after_seq`; returns the new position.
-pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64, observer: &LiveFeed) -> StoreResult<i64> {
+/// Each applied batch's position is published on `applied` (what status pushes wait for before
+/// they answer, see `emsp_roaming::status_pushes`).
+pub fn apply_pending(
+    store: &Store,
+    index: &SearchIndex,
+    mut after_seq: i64,
+    observer: &LiveFeed,
+    applied: &watch::Sender<i64>,
+) -> StoreResult<i64> {
     loop {
         let changes = store.changes_since(after_seq, FEED_BATCH)?;
         let Some(last) = changes.last() else { return Ok(after_seq) };
@@ -96,6 +104,7 @@ pub fn apply_pending(store: &Store, index: &SearchIndex, mut after_seq: i64, obs
         // The tariff book and the event bus follow the same feed (`live.rs`).
         observer.applied(store, index, &changes)?;
         after_seq = last_seq;
+        applied.send_replace(after_seq);
     }
 }
 
@@ -166,11 +175,14 @@ pub async fn follow(
     mut after_seq: i64,
     mut shutdown: watch::Receiver<bool>,
     observer: Arc<LiveFeed>,
+    applied: Arc<watch::Sender<i64>>,
 ) {
+    applied.send_replace(after_seq);
     loop {
-        let (store_now, index_now, observer_now) = (store.clone(), index.clone(), observer.clone());
-        match tokio::task::spawn_blocking(move || apply_pending(&store_now, &index_now, after_seq, &observer_now)).await
-        {
+        let (store_now, index_now, observer_now, applied_now) =
+            (store.clone(), index.clone(), observer.clone(), applied.clone());
+        let apply = move || apply_pending(&store_now, &index_now, after_seq, &observer_now, &applied_now);
+        match tokio::task::spawn_blocking(apply).await {
             Ok(Ok(seq)) => after_seq = seq,
             Ok(Err(error)) => tracing::warn!(%error, after_seq, "change feed unavailable, retrying"),
             Err(error) => tracing::error!(%error, "change feed follower panicked, retrying"),

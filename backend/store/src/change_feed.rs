@@ -89,6 +89,23 @@ struct ChangeRow {
     created_at: NaiveDateTime,
 }
 
+/// [`append_many`], then the feed position of the last entry appended (`None` for no entry).
+/// Read under the feed lock (PostgreSQL) or the write lock (SQLite), so it is this
+/// transaction's own last entry.
+pub(crate) fn append_many_returning_last(
+    conn: &mut DbConnection,
+    entries: &[NewEntry<'_>],
+) -> StoreResult<Option<i64>> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    append_many(conn, entries)?;
+    let last: Option<i64> = crate::database::per_backend!(conn, |c| change_feed::table
+        .select(diesel::dsl::max(change_feed::seq))
+        .first(c))?;
+    Ok(last)
+}
+
 /// A change to append.
 pub(crate) struct NewEntry<'a> {
     pub kind: ChangeKind,

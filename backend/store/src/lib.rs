@@ -35,7 +35,7 @@ pub use diesel::result::Error as DieselError;
 pub use error::{StoreError, StoreResult};
 pub use fleet_cdrs::{FleetCdr, FleetCdrFilter};
 pub use invoices::{FleetMember, FleetRecord, FleetRole, InvoiceRecord, RunMode, format_number};
-pub use locations::WriteOutcome;
+pub use locations::{EvseStatusUpdate, StatusBatch, WriteOutcome};
 pub use partners::{Endpoint, NewPartner, Partner, PartnerParty, PartnerStatus, Registration};
 pub use payments::{NewWebhookEvent, PaymentAction, PaymentChange, PaymentLookup, PaymentRecord, WebhookApplied};
 pub use tokens::{

@@ -5,7 +5,7 @@
 //! with its connectors) and one row per connector (columns only, for SQL-side filters). A status
 //! change then rewrites one small EVSE row, not the whole location.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -22,6 +22,23 @@ use crate::schema::{connectors, evses, locations};
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
 /// parameters for the widest row (18 columns).
 const BATCH_ROWS: usize = 500;
+
+/// A live status for one EVSE (a status-only PATCH from a CPO).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvseStatusUpdate {
+    pub location_key: String,
+    pub evse_uid: EvseUid,
+    pub status: EvseStatus,
+    pub at: DateTime<Utc>,
+}
+
+/// What [`Store::set_evse_statuses`] did: one outcome per update, in order, and the feed
+/// position of its last change (`None` when nothing changed).
+#[derive(Debug)]
+pub struct StatusBatch {
+    pub outcomes: Vec<StoreResult<WriteOutcome>>,
+    pub last_seq: Option<i64>,
+}
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -497,41 +514,97 @@ impl Store {
         status: &EvseStatus,
         at: DateTime<Utc>,
     ) -> StoreResult<WriteOutcome> {
-        let location_key = location_key.to_ascii_uppercase();
-        let uid = evse_uid.key();
+        let update = EvseStatusUpdate {
+            location_key: location_key.to_owned(),
+            evse_uid: evse_uid.clone(),
+            status: status.clone(),
+            at,
+        };
+        let mut batch = self.set_evse_statuses(std::slice::from_ref(&update))?;
+        batch.outcomes.pop().unwrap_or(Ok(WriteOutcome::Unchanged))
+    }
+
+    /// Sets the live status of several EVSEs in one transaction (group commit of status pushes):
+    /// one read of the EVSE rows, one update per changed EVSE, one `last_updated` bump per
+    /// location and one append to the change feed. Each update has its own outcome (an unknown
+    /// EVSE fails alone, the others are written); updates of the same EVSE apply in order.
+    pub fn set_evse_statuses(&self, updates: &[EvseStatusUpdate]) -> StoreResult<StatusBatch> {
+        if updates.is_empty() {
+            return Ok(StatusBatch { outcomes: Vec::new(), last_seq: None });
+        }
+        let mut keys: Vec<String> = updates.iter().map(|u| u.location_key.to_ascii_uppercase()).collect();
+        keys.sort();
+        keys.dedup();
         self.write_ephemeral(|conn| {
-            let stored: Option<(String, String)> = evses::table
-                .find((&location_key, &uid))
-                .select((evses::status, evses::document))
-                .first(conn)
-                .optional()?;
-            let Some((stored_status, document)) = stored else {
-                return Err(StoreError::NotFound(format!("EVSE {uid} of location {location_key}")));
-            };
-            if stored_status == status.as_str() {
-                return Ok(WriteOutcome::Unchanged);
+            let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
+            for chunk in keys.chunks(BATCH_ROWS) {
+                let rows: Vec<(String, String, String, String)> = evses::table
+                    .filter(evses::location_key.eq_any(chunk))
+                    .select((evses::location_key, evses::uid, evses::status, evses::document))
+                    .load(conn)?;
+                stored.extend(rows.into_iter().map(|(key, uid, status, doc)| ((key, uid), (status, doc))));
             }
-            let mut evse: Evse = from_document(&format!("{location_key}/{uid}"), &document)?;
-            evse.status = status.clone();
-            evse.last_updated = at;
-            let at = at.naive_utc();
-            diesel::update(evses::table.find((&location_key, &uid)))
-                .set((
-                    evses::status.eq(status.as_str()),
-                    evses::last_updated.eq(at),
-                    evses::document.eq(to_document(&evse)?),
-                ))
-                .execute(conn)?;
-            diesel::update(locations::table.find(&location_key).filter(locations::last_updated.lt(at)))
-                .set(locations::last_updated.eq(at))
-                .execute(conn)?;
-            change_feed::append(
-                conn,
-                ChangeKind::EvseStatus,
-                &location_key,
-                json!({ "evse_uid": evse.uid.as_str(), "status": status.as_str() }),
-            )?;
-            Ok(WriteOutcome::Updated)
+            let mut outcomes = Vec::with_capacity(updates.len());
+            // Ordered maps: rows are updated in key order, as every batch writer does, so two
+            // concurrent batches cannot deadlock on each other's rows.
+            let mut changed: BTreeMap<(String, String), Evse> = BTreeMap::new();
+            let mut bumps: BTreeMap<String, NaiveDateTime> = BTreeMap::new();
+            let mut entries = Vec::new();
+            for update in updates {
+                let id = (update.location_key.to_ascii_uppercase(), update.evse_uid.key());
+                let Some((stored_status, document)) = stored.get_mut(&id) else {
+                    outcomes.push(Err(StoreError::NotFound(format!("EVSE {} of location {}", id.1, id.0))));
+                    continue;
+                };
+                if stored_status.as_str() == update.status.as_str() {
+                    outcomes.push(Ok(WriteOutcome::Unchanged));
+                    continue;
+                }
+                let mut evse: Evse = match changed.remove(&id) {
+                    Some(evse) => evse,
+                    None => match from_document(&format!("{}/{}", id.0, id.1), document) {
+                        Ok(evse) => evse,
+                        Err(error) => {
+                            outcomes.push(Err(error));
+                            continue;
+                        }
+                    },
+                };
+                evse.status = update.status.clone();
+                evse.last_updated = update.at;
+                update.status.as_str().clone_into(stored_status);
+                let at = update.at.naive_utc();
+                let bump = bumps.entry(id.0.clone()).or_insert(at);
+                *bump = (*bump).max(at);
+                entries
+                    .push((id.0.clone(), json!({ "evse_uid": evse.uid.as_str(), "status": update.status.as_str() })));
+                changed.insert(id, evse);
+                outcomes.push(Ok(WriteOutcome::Updated));
+            }
+            for ((key, uid), evse) in &changed {
+                diesel::update(evses::table.find((key, uid)))
+                    .set((
+                        evses::status.eq(evse.status.as_str()),
+                        evses::last_updated.eq(evse.last_updated.naive_utc()),
+                        evses::document.eq(to_document(evse)?),
+                    ))
+                    .execute(conn)?;
+            }
+            for (key, at) in &bumps {
+                diesel::update(locations::table.find(key).filter(locations::last_updated.lt(at)))
+                    .set(locations::last_updated.eq(at))
+                    .execute(conn)?;
+            }
+            let entries: Vec<NewEntry<'_>> = entries
+                .iter()
+                .map(|(key, payload)| NewEntry {
+                    kind: ChangeKind::EvseStatus,
+                    entity_key: key,
+                    payload: payload.clone(),
+                })
+                .collect();
+            let last_seq = change_feed::append_many_returning_last(conn, &entries)?;
+            Ok(StatusBatch { outcomes, last_seq })
         })
     }
 }

@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use emsp_domain::{EvseStatus, EvseUid};
 use emsp_store::schema::{connectors, evses, partners};
 use emsp_store::{
-    ChangeKind, Endpoint, NewPartner, PartnerParty, PartnerStatus, Registration, Store, StoreError, WriteOutcome,
+    ChangeKind, Endpoint, EvseStatusUpdate, NewPartner, PartnerParty, PartnerStatus, Registration, Store, StoreError,
+    WriteOutcome,
 };
 
 use emsp_domain::fixtures::{at, location, tariff};
@@ -115,6 +116,46 @@ pub fn evse_status_change_bumps_the_location_and_feeds_the_index(store: &Store) 
     let err =
         store.set_evse_status(&loc.key(), &EvseUid::new("9").unwrap(), &EvseStatus::Available, at(1)).unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+}
+
+pub fn a_batch_of_status_changes_has_one_outcome_each_and_feeds_them_in_order(store: &Store) {
+    store.upsert_location(&location("loc-1", 52.0, 4.0), None).unwrap();
+    store.upsert_location(&location("loc-2", 52.1, 4.1), None).unwrap();
+    let before = store.latest_change_seq().unwrap();
+    let update = |key: &str, uid: &str, status: EvseStatus, secs: i64| EvseStatusUpdate {
+        location_key: key.to_owned(),
+        evse_uid: EvseUid::new(uid).unwrap(),
+        status,
+        at: at(secs),
+    };
+    let batch = store
+        .set_evse_statuses(&[
+            update("nl*abc*loc-1", "1", EvseStatus::Blocked, 60),
+            update("NL*ABC*LOC-2", "9", EvseStatus::Charging, 61),
+            update("NL*ABC*LOC-2", "2", EvseStatus::Available, 62),
+            update("NL*ABC*LOC-1", "1", EvseStatus::Charging, 63),
+            update("NL*ABC*LOC-1", "1", EvseStatus::Charging, 64),
+        ])
+        .unwrap();
+    let outcomes: Vec<_> = batch.outcomes.iter().map(|o| o.as_ref().map_err(|e| e.to_string())).collect();
+    assert_eq!(outcomes[0], Ok(&WriteOutcome::Updated));
+    assert!(outcomes[1].as_ref().is_err_and(|e| e.contains("EVSE 9")), "an unknown EVSE fails alone: {outcomes:?}");
+    assert_eq!(outcomes[2], Ok(&WriteOutcome::Unchanged), "loc-2/2 was AVAILABLE already");
+    assert_eq!(outcomes[3], Ok(&WriteOutcome::Updated), "a second change of the same EVSE in one batch");
+    assert_eq!(outcomes[4], Ok(&WriteOutcome::Unchanged));
+
+    let loc1 = store.get_location("NL*ABC*LOC-1").unwrap().unwrap();
+    let evse = loc1.evses.iter().find(|e| e.uid.as_str() == "1").unwrap();
+    assert_eq!((evse.status.clone(), evse.last_updated), (EvseStatus::Charging, at(63)));
+    assert_eq!(loc1.last_updated, at(63), "the location is bumped to its newest child change");
+    let changes = store.changes_since(before, 100).unwrap();
+    let feed: Vec<(&str, &str)> =
+        changes.iter().map(|c| (c.entity_key.as_str(), c.payload["status"].as_str().unwrap())).collect();
+    assert_eq!(feed, vec![("NL*ABC*LOC-1", "BLOCKED"), ("NL*ABC*LOC-1", "CHARGING")], "in push order");
+    assert_eq!(batch.last_seq, Some(changes.last().unwrap().seq), "the batch's own last position");
+
+    let nothing = store.set_evse_statuses(&[update("NL*ABC*LOC-1", "1", EvseStatus::Charging, 70)]).unwrap();
+    assert_eq!(nothing.last_seq, None, "no change, no position");
 }
 
 pub fn removing_a_location_feeds_the_index(store: &Store) {

@@ -45,6 +45,7 @@ store_test_suite!(
     party_staleness_is_stored_and_fed,
     invalid_location_is_rejected_and_nothing_is_stored,
     evse_status_change_bumps_the_location_and_feeds_the_index,
+    a_batch_of_status_changes_has_one_outcome_each_and_feeds_them_in_order,
     removing_a_location_feeds_the_index,
     locations_page_walks_every_location_once,
     change_feed_is_resumable_and_prunable,
