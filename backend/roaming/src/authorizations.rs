@@ -54,6 +54,12 @@ impl AuthorizationLog {
         store.record_authorizations(std::slice::from_ref(&record))
     }
 
+    /// Whether decisions are queued (a writer runs): [`AuthorizationLog::keep`] then does not
+    /// touch the database, except in the moment the writer stops at shutdown.
+    pub fn queueing(&self) -> bool {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).writer_running
+    }
+
     /// Decisions queued and not yet stored.
     pub fn queued(&self) -> usize {
         self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).records.len()

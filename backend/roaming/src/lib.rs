@@ -3,6 +3,7 @@
 //! leaves this crate is domain objects and store records.
 
 pub mod authorizations;
+pub mod batcher;
 pub mod charging;
 mod client;
 mod config;
@@ -14,6 +15,7 @@ pub mod pull;
 pub mod receivers;
 pub mod sessions;
 pub mod status_pushes;
+pub mod token_lookups;
 pub mod tokens;
 mod transport;
 pub mod versions;

@@ -18,21 +18,21 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use emsp_store::{EvseStatusUpdate, Store, StoreError, WriteOutcome};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
+
+use crate::batcher::{Batcher, Pending};
 
 /// Pushes written per transaction at most.
 pub const MAX_BATCH: usize = 512;
 /// How long an answer waits for the local search index at most.
 pub const VISIBLE_WAIT: Duration = Duration::from_secs(2);
-/// Pushes waiting for the writer at most; beyond that a push is written on its own.
-const QUEUE: usize = 8_192;
 
-type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+type Outcome = Result<WriteOutcome, StoreError>;
 
 /// The queue of status pushes and, when known, the feed position the local index has applied.
 #[derive(Default)]
 pub struct StatusPushes {
-    queue: Mutex<Option<mpsc::Sender<(EvseStatusUpdate, Reply)>>>,
+    queue: Batcher<EvseStatusUpdate, Outcome>,
     applied: Mutex<Option<watch::Receiver<i64>>>,
 }
 
@@ -43,31 +43,18 @@ impl StatusPushes {
         *self.applied.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(applied);
     }
 
-    fn sender(&self) -> Option<mpsc::Sender<(EvseStatusUpdate, Reply)>> {
-        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
     fn applied(&self) -> Option<watch::Receiver<i64>> {
         self.applied.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Stores one status: through the writer while it runs, else at once.
-    pub async fn set_status(&self, store: &Store, update: EvseStatusUpdate) -> Result<WriteOutcome, StoreError> {
-        if let Some(queue) = self.sender() {
-            let (reply, answer) = oneshot::channel();
-            // Kept: a push the writer never got to (shutdown) is written here instead; one it did
-            // write is then written again, which is a no-op (the same status).
-            let copy = update.clone();
-            if queue.try_send((copy, reply)).is_ok()
-                && let Ok(outcome) = answer.await
-            {
-                return outcome;
-            }
-        }
-        self.write_now(store, update).await
-    }
-
-    async fn write_now(&self, store: &Store, update: EvseStatusUpdate) -> Result<WriteOutcome, StoreError> {
+    /// Stores one status: through the writer while it runs, else at once. A push the writer
+    /// stopped before answering (shutdown) is written here; if the writer did write it, writing the
+    /// same status again is a no-op.
+    pub async fn set_status(&self, store: &Store, update: EvseStatusUpdate) -> Outcome {
+        let update = match self.queue.submit(update).await {
+            Ok(outcome) => return outcome,
+            Err(update) => update,
+        };
         let store = store.clone();
         let batch = tokio::task::spawn_blocking(move || store.set_evse_statuses(std::slice::from_ref(&update)))
             .await
@@ -90,53 +77,51 @@ async fn wait_visible(mut applied: watch::Receiver<i64>, seq: i64) {
 }
 
 /// Writes queued status pushes in batches until `shutdown`; then pushes are written one by one.
-pub async fn write_statuses(pushes: &StatusPushes, store: &Store, mut shutdown: watch::Receiver<bool>) {
-    let (queue, mut queued) = mpsc::channel(QUEUE);
-    *pushes.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(queue);
-    let mut batch: Vec<(EvseStatusUpdate, Reply)> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        tokio::select! {
-            count = queued.recv_many(&mut batch, MAX_BATCH) => if count == 0 { break },
-            _ = shutdown.changed() => break,
-        }
-        let (updates, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        let writing = store.clone();
-        let written = tokio::task::spawn_blocking(move || writing.set_evse_statuses(&updates))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string())));
-        // Answered apart, so the next batch is written while this one waits for the index.
-        let applied = pushes.applied();
-        tokio::spawn(async move {
-            match written {
-                Ok(batch) => {
-                    // What changed nothing (or failed) has nothing to wait for.
-                    let (changed, rest): (Vec<_>, Vec<_>) = replies
-                        .into_iter()
-                        .zip(batch.outcomes)
-                        .partition(|(_, outcome)| matches!(outcome, Ok(WriteOutcome::Updated)));
-                    for (reply, outcome) in rest {
-                        let _ = reply.send(outcome);
-                    }
-                    if let (Some(seq), Some(applied)) = (batch.last_seq, applied) {
-                        wait_visible(applied, seq).await;
-                    }
-                    for (reply, outcome) in changed {
-                        let _ = reply.send(outcome);
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, count = replies.len(), "status pushes not stored");
-                    for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(error.to_string())));
-                    }
-                }
+pub async fn write_statuses(pushes: &StatusPushes, store: &Store, shutdown: watch::Receiver<bool>) {
+    pushes
+        .queue
+        .run(MAX_BATCH, shutdown, |pending: Vec<Pending<EvseStatusUpdate, Outcome>>| async move {
+            let (updates, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+            let writing = store.clone();
+            let written = tokio::task::spawn_blocking(move || writing.set_evse_statuses(&updates))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string())));
+            // Answered apart, so the next batch is written while this one waits for the index.
+            let applied = pushes.applied();
+            tokio::spawn(answer(written, replies, applied));
+        })
+        .await;
+}
+
+async fn answer(
+    written: Result<emsp_store::StatusBatch, StoreError>,
+    replies: Vec<tokio::sync::oneshot::Sender<Outcome>>,
+    applied: Option<watch::Receiver<i64>>,
+) {
+    match written {
+        Ok(batch) => {
+            // What changed nothing (or failed) has nothing to wait for.
+            let (changed, rest): (Vec<_>, Vec<_>) = replies
+                .into_iter()
+                .zip(batch.outcomes)
+                .partition(|(_, outcome)| matches!(outcome, Ok(WriteOutcome::Updated)));
+            for (reply, outcome) in rest {
+                let _ = reply.send(outcome);
             }
-        });
+            if let (Some(seq), Some(applied)) = (batch.last_seq, applied) {
+                wait_visible(applied, seq).await;
+            }
+            for (reply, outcome) in changed {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, count = replies.len(), "status pushes not stored");
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(error.to_string())));
+            }
+        }
     }
-    // From now on pushes are written at once; the ones still queued are answered by their
-    // senders writing them themselves (their reply channel closes here).
-    pushes.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-    drop(queued);
 }
 
 #[cfg(test)]
@@ -186,7 +171,7 @@ mod tests {
             let (pushes, store) = (pushes.clone(), store.clone());
             tokio::spawn(async move { write_statuses(&pushes, &store, stopped).await })
         };
-        while pushes.sender().is_none() {
+        while !pushes.queue.running() {
             tokio::task::yield_now().await;
         }
         // A burst of 40 changes: each gets its own outcome, none before the index has it.

@@ -39,6 +39,7 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::authorizations::AuthorizationLog;
+use crate::token_lookups::Found;
 
 use crate::client::{Target, TokenEncoding};
 use crate::error::{OcpiError, RoamingError};
@@ -213,20 +214,36 @@ impl From<StoreError> for Undecided {
     }
 }
 
-/// Decides and records a real-time authorization (blocking: call from a blocking thread).
-/// `token_type`: the `?type=` the CPO sent; a token of another type is unknown. Without it any
-/// type matches (the specification's default RFID would refuse every app token of a CPO that
-/// leaves the parameter out).
+/// The question of one real-time authorization.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    pub uid: &'a str,
+    /// The `?type=` the CPO sent; a token of another type is unknown. Without it any type
+    /// matches (the specification's default RFID would refuse every app token of a CPO that
+    /// leaves the parameter out).
+    pub token_type: Option<&'a TokenType>,
+    pub location: Option<&'a v2_2_1::tokens::LocationReferences>,
+    pub partner_id: Option<&'a str>,
+}
+
+/// Whether [`decide`] may touch the database for this token (then call it from a blocking
+/// thread): an AD_HOC_USER token reads and writes its decisions at once, and without a running
+/// writer every decision is written at once.
+pub fn decision_needs_store(log: &AuthorizationLog, found: &Found) -> bool {
+    !log.queueing() || found.as_ref().is_some_and(|(record, _)| record.token.token_type == TokenType::AdHocUser)
+}
+
+/// Decides and records a real-time authorization of the token `found` for `question` (see
+/// [`decision_needs_store`] for when this blocks).
 pub fn decide(
     store: &Store,
     log: &AuthorizationLog,
-    uid: &str,
-    token_type: Option<&TokenType>,
-    location: Option<&v2_2_1::tokens::LocationReferences>,
-    partner_id: Option<&str>,
+    found: Found,
+    question: Question<'_>,
     now: DateTime<Utc>,
 ) -> Result<Decision, Undecided> {
-    let (record, owner_disabled) = store.get_token_and_owner_disabled(uid)?.ok_or(Undecided::UnknownToken)?;
+    let Question { uid, token_type, location, partner_id } = question;
+    let (record, owner_disabled) = found.ok_or(Undecided::UnknownToken)?;
     if token_type.is_some_and(|wanted| wanted != &record.token.token_type) {
         return Err(Undecided::UnknownToken);
     }
@@ -310,15 +327,32 @@ pub async fn authorize(
         return Err(OcpiError::invalid("location_id must be 1 to 36 characters"));
     }
 
+    let found = roaming.token_lookups.lookup(&roaming.store, &uid).await?;
     let (store, log) = (roaming.store.clone(), roaming.authorizations.clone());
-    let partner_id = req.partner.id.clone();
-    let asked = uid.clone();
-    let refs = location.clone();
-    let outcome = web::block(move || {
-        decide(&store, &log, &asked, token_type.as_ref(), refs.as_ref(), Some(&partner_id), Utc::now())
-    })
-    .await
-    .map_err(|e| OcpiError::internal(&e))?;
+    let outcome = if decision_needs_store(&log, &found) {
+        let partner_id = req.partner.id.clone();
+        let (asked, refs) = (uid.clone(), location.clone());
+        web::block(move || {
+            let question = Question {
+                uid: &asked,
+                token_type: token_type.as_ref(),
+                location: refs.as_ref(),
+                partner_id: Some(&partner_id),
+            };
+            decide(&store, &log, found, question, Utc::now())
+        })
+        .await
+        .map_err(|e| OcpiError::internal(&e))?
+    } else {
+        // Decided here: the token is read, and the decision only queued.
+        let question = Question {
+            uid: &uid,
+            token_type: token_type.as_ref(),
+            location: location.as_ref(),
+            partner_id: Some(&req.partner.id),
+        };
+        decide(&store, &log, found, question, Utc::now())
+    };
     let decision = match outcome {
         Ok(decision) => decision,
         Err(Undecided::UnknownToken) => return Err(unknown_token(&uid)),

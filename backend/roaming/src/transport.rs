@@ -38,6 +38,8 @@ pub struct Roaming {
     pub authorizations: Arc<crate::authorizations::AuthorizationLog>,
     /// EVSE status pushes waiting to be stored together (see [`crate::status_pushes`]).
     pub status_pushes: Arc<crate::status_pushes::StatusPushes>,
+    /// Token reads of real-time authorization, read together (see [`crate::token_lookups`]).
+    pub token_lookups: Arc<crate::token_lookups::TokenLookups>,
 }
 
 impl Roaming {
@@ -49,6 +51,7 @@ impl Roaming {
             partners: PartnerCache::default(),
             authorizations: Arc::default(),
             status_pushes: Arc::default(),
+            token_lookups: Arc::default(),
         }
     }
 }

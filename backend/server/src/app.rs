@@ -240,6 +240,10 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         tokio::spawn(async move {
             emsp_roaming::status_pushes::write_statuses(&statuses.status_pushes, &statuses.store, stop).await;
         });
+        let (lookups, stop) = (roaming.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            emsp_roaming::token_lookups::serve_lookups(&lookups.token_lookups, &lookups.store, stop).await;
+        });
         let (decisions, stop) = (roaming.clone(), shutdown_rx.clone());
         tokio::spawn(async move {
             emsp_roaming::authorizations::write_authorizations(&decisions.authorizations, &decisions.store, stop).await;

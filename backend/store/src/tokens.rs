@@ -7,6 +7,8 @@
 //! at most one APP_USER token: a partial unique index decides, so two first requests of one driver
 //! cannot both create one.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -421,15 +423,33 @@ impl Store {
     /// [`Store::get_token`] with whether its driver's account is disabled (`None` without a
     /// driver), in one query: the real-time authorization needs both on every request.
     pub fn get_token_and_owner_disabled(&self, uid: &str) -> StoreResult<Option<(TokenRecord, Option<bool>)>> {
+        let uid = uid.to_ascii_uppercase();
+        Ok(self.get_tokens_and_owners_disabled(std::slice::from_ref(&uid))?.remove(&uid))
+    }
+
+    /// [`Store::get_token_and_owner_disabled`] for several uids in one query (the real-time
+    /// authorizations of many CPOs at once): by upper-case uid, each uid's first token by key.
+    pub fn get_tokens_and_owners_disabled(
+        &self,
+        uids: &[String],
+    ) -> StoreResult<HashMap<String, (TokenRecord, Option<bool>)>> {
+        let keys: Vec<String> = uids.iter().map(|uid| uid.to_ascii_uppercase()).collect();
         let mut conn = self.conn()?;
-        let row: Option<(TokenRow, Option<bool>)> = tokens::table
-            .left_join(users::table)
-            .filter(tokens::uid_key.eq(uid.to_ascii_uppercase()))
-            .order(tokens::key.asc())
-            .select((TokenRow::as_select(), users::disabled.nullable()))
-            .first(&mut *conn)
-            .optional()?;
-        row.map(|(token, disabled)| Ok((token.into_record()?, disabled))).transpose()
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(1_000) {
+            let rows: Vec<(TokenRow, Option<bool>)> = tokens::table
+                .left_join(users::table)
+                .filter(tokens::uid_key.eq_any(chunk))
+                .order(tokens::key.asc())
+                .select((TokenRow::as_select(), users::disabled.nullable()))
+                .load(&mut *conn)?;
+            for (row, disabled) in rows {
+                if let std::collections::hash_map::Entry::Vacant(slot) = found.entry(row.uid_key.clone()) {
+                    slot.insert((row.into_record()?, disabled));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The token of `party` with this uid (in any case).

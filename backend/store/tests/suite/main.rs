@@ -52,6 +52,7 @@ store_test_suite!(
     concurrent_writers_never_let_a_follower_skip_a_change,
     tariff_round_trip_and_unchanged_skip,
     partner_tokens_are_hashed_and_sealed,
+    tokens_are_read_many_at_once_with_their_owners_state,
     partner_registration_parties_and_pull_status,
     users_are_found_by_id_and_email_in_any_case,
     a_taken_email_is_a_conflict_not_a_panic,

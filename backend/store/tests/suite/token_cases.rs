@@ -291,3 +291,24 @@ pub fn bulk_inserts_are_one_batch(store: &Store) {
     assert_eq!(store.tokens_page(None, None, 0, 0).unwrap().1, 1200, "the failed batch left nothing");
     assert_eq!(store.get_token("bulk-7").unwrap().unwrap().token.uid.as_str(), "BULK-7");
 }
+
+pub fn tokens_are_read_many_at_once_with_their_owners_state(store: &Store) {
+    let alice = driver(store, "alice@example.com");
+    let mut first = rfid("NL*EMS", "BATCH-1");
+    first.user_id = Some(alice.clone());
+    store.insert_token(&first, "issued", "ops").unwrap();
+    // The same uid under a second party: the first by key answers, as for one uid.
+    store.insert_token(&rfid("NL*ZZZ", "batch-1"), "issued", "ops").unwrap();
+    store.insert_token(&rfid("NL*EMS", "BATCH-2"), "issued", "ops").unwrap();
+    assert!(store.set_user_disabled(&alice, true).unwrap());
+
+    let asked: Vec<String> = ["batch-1", "BATCH-2", "nope", "Batch-2"].iter().map(|s| (*s).to_owned()).collect();
+    let found = store.get_tokens_and_owners_disabled(&asked).unwrap();
+    assert_eq!(found.len(), 2, "by upper-case uid: {:?}", found.keys().collect::<Vec<_>>());
+    let (one, disabled) = &found["BATCH-1"];
+    assert_eq!((one.key(), *disabled), ("NL*EMS*BATCH-1".to_owned(), Some(true)));
+    let (two, disabled) = &found["BATCH-2"];
+    assert_eq!((two.key(), *disabled), ("NL*EMS*BATCH-2".to_owned(), None), "no driver: no owner state");
+    assert_eq!(store.get_token_and_owner_disabled("Batch-1").unwrap().as_ref(), Some(&found["BATCH-1"]));
+    assert!(store.get_tokens_and_owners_disabled(&[]).unwrap().is_empty());
+}
