@@ -157,17 +157,42 @@ pub fn parse_cdrs(bytes: &[u8], options: &ImportOptions) -> Result<Feed<Cdr>, Fe
     parse_with(bytes, options, "CDRs", import_cdr, |cdr: &Cdr| format!("{}*{}", cdr.party, cdr.id.key()))
 }
 
+/// Reads a location feed already parsed as JSON (a page a partner answered): the same as
+/// [`parse_locations`] without writing the JSON out and reading it again.
+pub fn locations_of_document(document: Value, options: &ImportOptions) -> Result<Feed<Location>, FeedError> {
+    read_objects(document, None, options, "locations", import_location, Location::key)
+}
+
+/// [`locations_of_document`] for tariffs.
+pub fn tariffs_of_document(document: Value, options: &ImportOptions) -> Result<Feed<Tariff>, FeedError> {
+    read_objects(document, None, options, "tariffs", import_tariff, Tariff::key)
+}
+
 /// One object's outcome: the domain object, or where and why it failed.
 type Imported<T> = Result<T, MapError>;
+
+/// Reads one object into a domain object, noting what it had to tolerate.
+type Importer<T> = fn(Map<String, Value>, &ImportOptions, &mut Notes) -> Imported<T>;
 
 fn parse_with<T>(
     bytes: &[u8],
     options: &ImportOptions,
     expected: &'static str,
-    import: fn(Map<String, Value>, &ImportOptions, &mut Notes) -> Imported<T>,
+    import: Importer<T>,
     key: fn(&T) -> String,
 ) -> Result<Feed<T>, FeedError> {
     let (document, decoding_warning) = read_document(bytes)?;
+    read_objects(document, decoding_warning, options, expected, import, key)
+}
+
+fn read_objects<T>(
+    document: Value,
+    decoding_warning: Option<String>,
+    options: &ImportOptions,
+    expected: &'static str,
+    import: Importer<T>,
+    key: fn(&T) -> String,
+) -> Result<Feed<T>, FeedError> {
     let objects = objects_of(document, expected)?;
     let mut feed = Feed::default();
     let mut first_index: HashMap<String, usize> = HashMap::new();

@@ -17,7 +17,8 @@ pub mod version;
 
 pub use envelope::{Envelope, StatusCode};
 pub use feed::{
-    Feed, FeedError, FeedKind, ImportOptions, Skipped, Warning, detect_kind, parse_cdrs, parse_locations, parse_tariffs,
+    Feed, FeedError, FeedKind, ImportOptions, Skipped, Warning, detect_kind, locations_of_document, parse_cdrs,
+    parse_locations, parse_tariffs, tariffs_of_document,
 };
 pub use mapping::{MapError, Notes};
 pub use version::{OcpiVersion, UnknownVersion};

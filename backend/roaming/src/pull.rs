@@ -239,11 +239,7 @@ impl Context<'_> {
 
     /// Parses and stores one page on the blocking pool (one transaction for its locations).
     fn start_page(&self, module: Module, data: Value, report: &mut ModuleReport) -> Result<StoreTask, RoamingError> {
-        let items = data.as_array().map_or(0, Vec::len);
-        report.received += items;
-        let bytes = serde_json::to_vec(&data)
-            .map_err(|e| RoamingError::Malformed { url: String::new(), reason: e.to_string() })?;
-        drop(data);
+        report.received += data.as_array().map_or(0, Vec::len);
         let partner_id = self.partner.id.clone();
         let store = self.roaming.store.clone();
         let import = self.import.clone();
@@ -251,7 +247,7 @@ impl Context<'_> {
             let mut results = Vec::new();
             let (skipped, warnings) = match module {
                 Module::Locations => {
-                    let feed = emsp_ocpi::parse_locations(&bytes, &import).map_err(|e| e.to_string())?;
+                    let feed = emsp_ocpi::locations_of_document(data, &import).map_err(|e| e.to_string())?;
                     // One transaction per page: a commit per location costs a disk flush each.
                     let outcomes = store.upsert_locations(&feed.items, Some(&partner_id));
                     for (location, outcome) in feed.items.iter().zip(outcomes) {
@@ -260,7 +256,7 @@ impl Context<'_> {
                     (feed.skipped, feed.warnings.len())
                 }
                 Module::Tariffs => {
-                    let feed = emsp_ocpi::parse_tariffs(&bytes, &import).map_err(|e| e.to_string())?;
+                    let feed = emsp_ocpi::tariffs_of_document(data, &import).map_err(|e| e.to_string())?;
                     for tariff in &feed.items {
                         results.push(
                             store
