@@ -264,11 +264,11 @@ pub async fn command(
         Ok(_) if outcome == CommandOutcome::Rejected => ("REJECTED", None),
         Ok(decision) => decision,
         Err(error) => {
-            record(&state, &command, &body, "ERROR");
+            record(&state, &req, &command, &body, "ERROR");
             return Err(error);
         }
     };
-    record(&state, &command, &body, result);
+    record(&state, &req, &command, &body, result);
     tracing::info!(%command, result, "command received");
     if let Some(action) = action {
         let task_state = state.clone().into_inner();
@@ -303,15 +303,18 @@ pub async fn charging_preferences(
         }
         Some(true) => "ACCEPTED",
     };
-    record(&state, "CHARGING_PREFERENCES", &body, answer);
+    record(&state, &req, "CHARGING_PREFERENCES", &body, answer);
     Ok(HttpResponse::Ok().json(Envelope::ok(answer)))
 }
 
-fn record(state: &SimState, command: &str, body: &Value, response: &str) {
+fn record(state: &SimState, req: &HttpRequest, command: &str, body: &Value, response: &str) {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let to = header("OCPI-to-country-code").zip(header("OCPI-to-party-id"));
     state.inner.lock().commands.push(ReceivedCommand {
         command: command.to_owned(),
         body: body.clone(),
         response: response.to_owned(),
+        to,
     });
 }
 

@@ -31,6 +31,8 @@ pub struct ReceivedCommand {
     /// The `result` of our synchronous `CommandResponse`, or `ERROR` when the command was answered
     /// with an OCPI error (unknown location, missing field).
     pub response: String,
+    /// The `OCPI-to-country-code` and `OCPI-to-party-id` routing headers, when sent.
+    pub to: Option<(String, String)>,
 }
 
 /// The EMSP as the credentials exchange left it.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use emsp_domain::{
-    ChargingEvent, ChargingPhase, CommandFacts, CommandResponseType, CommandResultType, FailureReason,
+    ChargingEvent, ChargingPhase, CommandFacts, CommandResponseType, CommandResultType, FailureReason, PartyId,
     ReservationStatus, Token, TransitionError, reservation_status,
 };
 use emsp_ocpi::OcpiVersion;
@@ -62,17 +62,20 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|e| ChargingError::Internal(e.to_string()))?.map_err(Into::into)
 }
 
-/// A partner we can send commands to.
+/// A partner we can send commands to, and the party (CPO) a command is for: the owner of the
+/// location or session, named in the `OCPI-to-*` routing headers so that a hub fronting many
+/// CPOs can route it.
 struct CommandTarget {
     partner: Partner,
     token: String,
     version: OcpiVersion,
     encoding: TokenEncoding,
+    to: Option<PartyId>,
 }
 
 impl CommandTarget {
     fn target(&self) -> Target<'_> {
-        Target { token: &self.token, encoding: self.encoding, to: None }
+        Target { token: &self.token, encoding: self.encoding, to: self.to.as_ref() }
     }
 
     /// The partner's endpoint of `module` in the role the CPO plays there (`RECEIVER` for
@@ -89,7 +92,11 @@ impl CommandTarget {
     }
 }
 
-async fn command_target(roaming: &Roaming, partner_id: &str) -> Result<CommandTarget, ChargingError> {
+async fn command_target(
+    roaming: &Roaming,
+    partner_id: &str,
+    to: Option<PartyId>,
+) -> Result<CommandTarget, ChargingError> {
     let store = roaming.store.clone();
     let id = partner_id.to_owned();
     let (partner, token) = blocking(move || Ok((store.get_partner(&id)?, store.outgoing_token(&id)?))).await?;
@@ -101,7 +108,14 @@ async fn command_target(roaming: &Roaming, partner_id: &str) -> Result<CommandTa
     }
     let version = partner.version.as_deref().and_then(|v| OcpiVersion::parse(v).ok()).ok_or_else(unsupported)?;
     let encoding = TokenEncoding::choose(partner.token_encoding.as_deref(), Some(version));
-    Ok(CommandTarget { partner, token, version, encoding })
+    Ok(CommandTarget { partner, token, version, encoding, to })
+}
+
+/// The party of a stored key (`CC*PID*ID`).
+fn party_of_key(key: &str) -> Option<PartyId> {
+    let mut parts = key.splitn(3, '*');
+    let (country, party) = (parts.next()?, parts.next()?);
+    PartyId::parse(&format!("{country}*{party}")).ok()
 }
 
 /// The token a driver charges with from the app: their APP_USER token, issued on first use. A
@@ -316,7 +330,7 @@ pub async fn startable(
     let evse_uid = evse.uid.to_string();
     let partner_id = partner_id
         .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
-    let target = command_target(roaming, &partner_id).await?;
+    let target = command_target(roaming, &partner_id, Some(location.party.clone())).await?;
     Ok(Startable { location, key, evse_uid, connector_id: connector, target })
 }
 
@@ -381,7 +395,7 @@ pub async fn stop_charging(roaming: &Roaming, user_id: &str, id: &str) -> Result
     let store = roaming.store.clone();
     let session = blocking(move || store.get_cpo_session(&session_key)).await?;
     let session = session.ok_or_else(|| ChargingError::Internal("linked CPO session is missing".into()))?;
-    let target = command_target(roaming, &record.partner_id).await?;
+    let target = command_target(roaming, &record.partner_id, Some(session.session.party.clone())).await?;
     apply(roaming, id, ChargingEvent::StopRequested).await?;
     let request = CommandRequest::StopSession { session_id: session.session.id.to_string() };
     let sent = send_command(roaming, &target, &request, Some(user_id), Some(id), None).await;
@@ -418,7 +432,8 @@ async fn charger(
     };
     let partner_id = partner_id
         .ok_or_else(|| ChargingError::Unsupported("this charger's operator cannot be reached from the app".into()))?;
-    Ok((command_target(roaming, &partner_id).await?, location.id.to_string(), evse))
+    let target = command_target(roaming, &partner_id, Some(location.party.clone())).await?;
+    Ok((target, location.id.to_string(), evse))
 }
 
 async fn command_record(roaming: &Roaming, id: String) -> Result<CommandRecord, ChargingError> {
@@ -471,7 +486,17 @@ pub async fn cancel_reservation(
     let (user, reservation) = (user_id.to_owned(), reservation_id.to_owned());
     let reserved = blocking(move || store.reservation_command(&user, &reservation)).await?;
     let reserved = reserved.ok_or(ChargingError::NotFound("reservation"))?;
-    let target = command_target(roaming, &reserved.partner_id).await?;
+    // The reservation's location names the CPO it is for.
+    let location_id = serde_json::from_str::<Value>(&reserved.request)
+        .ok()
+        .and_then(|request| request["location_id"].as_str().map(str::to_owned));
+    let (store, partner_id) = (roaming.store.clone(), reserved.partner_id.clone());
+    let location_key = match location_id {
+        Some(location_id) => blocking(move || store.location_key_of_partner(&partner_id, &location_id)).await?,
+        None => None,
+    };
+    let to = location_key.as_deref().and_then(party_of_key);
+    let target = command_target(roaming, &reserved.partner_id, to).await?;
     let request = CommandRequest::CancelReservation { reservation_id: reservation_id.to_owned() };
     let sent = send_command(roaming, &target, &request, Some(user_id), None, Some(reservation_id)).await?;
     command_record(roaming, sent.id).await
@@ -586,7 +611,7 @@ pub async fn set_charging_preferences(
     let session_key = record.state.session_key.clone().ok_or_else(|| {
         ChargingError::Invalid("the operator has not reported the session yet; try again in a moment".into())
     })?;
-    let target = command_target(roaming, &record.partner_id).await?;
+    let target = command_target(roaming, &record.partner_id, party_of_key(&session_key)).await?;
     if target.version.is_2_1_1() {
         return Err(ChargingError::Unsupported("this operator does not take charging preferences".into()));
     }

@@ -232,6 +232,10 @@ async fn start_live_stop_cdr(backend: TestBackend) {
     assert!(response_url.starts_with(&setup.app.url("/ocpi/2.2.1/commands/START_SESSION/")), "{response_url}");
     assert!(start_command.body["authorization_reference"].is_string());
     assert_eq!(start_command.body["token"]["type"], "APP_USER");
+    // Every command names the location's owner in the routing headers (a hub needs them).
+    let sim_party = Some(("NL".to_owned(), "SIM".to_owned()));
+    assert!(received.commands.len() >= 3, "{:?}", received.commands);
+    assert!(received.commands.iter().all(|c| c.to == sim_party), "{:?}", received.commands);
 
     // Priced with our engine: the simulator's price agrees with ours.
     let store = setup.app.roaming().store.clone();
@@ -684,6 +688,15 @@ async fn reserve_cancel_and_unlock() {
     let other = driver(&setup.app, "someone@example.com").await;
     let body = gql(&setup.app, &other.token, COMMAND, json!({"id": unlock["id"]})).await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
+    // RESERVE_NOW, CANCEL_RESERVATION and UNLOCK_CONNECTOR are routed to the location's owner.
+    let commands = setup.cpo.received().commands;
+    let routed: Vec<(&str, Option<(String, String)>)> =
+        commands.iter().map(|c| (c.command.as_str(), c.to.clone())).collect();
+    let sim = Some(("NL".to_owned(), "SIM".to_owned()));
+    for name in ["RESERVE_NOW", "CANCEL_RESERVATION", "UNLOCK_CONNECTOR"] {
+        assert!(routed.iter().any(|(c, _)| *c == name), "{name} sent: {routed:?}");
+    }
+    assert!(routed.iter().all(|(_, to)| *to == sim), "{routed:?}");
     setup.cpo.stop().await;
     setup.app.stop().await;
 }
