@@ -14,10 +14,14 @@
 //!    ever being reported by the CPO releases the hold. Roaming does not know payments: the
 //!    change-feed follower forwards every `charging.updated` id here, and a sweep in the
 //!    reconciliation schedule repeats the check for every STARTED row whose hold is still open.
-//! 4. Crash between hold and START_SESSION ([`AdHocFlow::recover`], at start-up): a request left
-//!    AWAITING_HOLD with a placed (or unknown) hold, or STARTING without a stored session, has
-//!    its hold released, never a late START_SESSION: the driver has left the app's flow, and a
-//!    charger starting minutes later for nobody is worse than asking again.
+//! 4. Crash between hold and START_SESSION ([`AdHocFlow::recover`], at start-up and with every
+//!    reconciliation pass): a request left AWAITING_HOLD with a placed (or unknown) hold, or
+//!    STARTING without a stored session (or with one whose START_SESSION was never recorded, so
+//!    never sent), has its hold released, never a late START_SESSION: the driver has left the
+//!    app's flow, and a charger starting minutes later for nobody is worse than asking again.
+//!    Recovery only takes requests untouched for [`AdHocFlow::stale_after`] (see
+//!    [`stale_after`]): with several replicas, a replica that restarts must not release a hold
+//!    another, live replica is just starting.
 
 use std::sync::Arc;
 
@@ -36,11 +40,39 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Rows looked at per sweep.
 const SWEEP_BATCH: i64 = 500;
 
+/// Store calls a live caller makes on one request between two changes of its rows, counted
+/// generously (`start`: customer, create, hold record, reads; `advance`: reads, claim, attach,
+/// charger, token, session, command, answer, move).
+const STORE_CALLS_PER_STEP: u32 = 16;
+
+/// Recovery never takes a request changed more recently than this, whatever the timeouts.
+const MIN_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long a request must stay untouched before recovery may take it over: safely above the
+/// longest a live caller can still be working on it. Between two changes of a request's rows
+/// (the row created, the hold's answer or webhook recorded on the payment, the claim), a live
+/// caller makes at most one Stripe call (the hold, bounded by `stripe_timeout`; the provider
+/// port does not retry by itself), one OCPI call (START_SESSION, bounded by `ocpi_timeout`; a
+/// POST is never retried) and [`STORE_CALLS_PER_STEP`] store calls, each waiting at most
+/// `store_wait` for a connection. Twice that (slow queries, clock skew between replicas), and
+/// at least [`MIN_STALE_AFTER`]. The CPO's command timeout does not count: `advance` only waits
+/// for the synchronous answer; the asynchronous result is the session's business.
+pub fn stale_after(
+    stripe_timeout: std::time::Duration,
+    ocpi_timeout: std::time::Duration,
+    store_wait: std::time::Duration,
+) -> std::time::Duration {
+    let longest = stripe_timeout + ocpi_timeout + store_wait * STORE_CALLS_PER_STEP;
+    (longest * 2).max(MIN_STALE_AFTER)
+}
+
 /// The ad-hoc charging flow.
 pub struct AdHocFlow {
     payments: Payments,
     roaming: Arc<Roaming>,
     max_hold: i64,
+    /// See [`stale_after`].
+    stale_after: chrono::Duration,
 }
 
 fn store_failed(error: StoreError) -> CardPaymentError {
@@ -132,8 +164,15 @@ fn ad_hoc_uid(payment_id: &str) -> String {
 }
 
 impl AdHocFlow {
-    pub fn new(payments: Payments, roaming: Arc<Roaming>, max_hold: i64) -> Self {
-        AdHocFlow { payments, roaming, max_hold }
+    /// `stale_after`: see [`stale_after`].
+    pub fn new(payments: Payments, roaming: Arc<Roaming>, max_hold: i64, stale_after: std::time::Duration) -> Self {
+        let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        AdHocFlow { payments, roaming, max_hold, stale_after }
+    }
+
+    /// How long a request stays untouched before recovery takes it over.
+    pub fn stale_after(&self) -> chrono::Duration {
+        self.stale_after
     }
 
     fn store(&self) -> &Store {
@@ -258,7 +297,11 @@ impl AdHocFlow {
         };
         let token = self.issue_token(payment_id, &adhoc.user_id).await?;
         let started = charging::start_with(&self.roaming, &adhoc.user_id, &charger, &charging_id, token).await;
-        self.move_adhoc(payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
+        if !self.move_adhoc(payment_id, AdHocState::Starting, AdHocState::Started, None).await? {
+            // Only recovery moves a STARTING request, and only one untouched for longer than a
+            // live caller can take: the limits behind `stale_after` were exceeded.
+            tracing::error!(payment_id, charging_id, "ad-hoc request taken over by recovery while starting");
+        }
         match started {
             Ok(record) => {
                 tracing::info!(payment_id, charging_id, phase = ?record.state.phase, "ad-hoc session requested");
@@ -353,39 +396,85 @@ impl AdHocFlow {
         Ok(())
     }
 
-    /// Step 4, at start-up: requests a crash left between hold and START_SESSION (created before
-    /// `before`) release their hold. Returns how many were released.
-    pub async fn recover(&self, before: NaiveDateTime) -> Result<usize, CardPaymentError> {
+    /// Step 4, at start-up and with every reconciliation pass: requests a crash left between
+    /// hold and START_SESSION, untouched since `now - stale_after`, are released (or, once
+    /// START_SESSION went out, handed to their session). Returns how many were released; a
+    /// request that fails is logged and tried again next pass.
+    pub async fn recover(&self, now: chrono::DateTime<Utc>) -> Result<usize, CardPaymentError> {
+        let cutoff = (now - self.stale_after).naive_utc();
         let mut released = 0;
-        let waiting = self.blocking(move |s| s.adhoc_in_state(AdHocState::AwaitingHold, before, SWEEP_BATCH)).await?;
+        let waiting = self.blocking(move |s| s.adhoc_stale(AdHocState::AwaitingHold, cutoff, SWEEP_BATCH)).await?;
+        let starting = self.blocking(move |s| s.adhoc_stale(AdHocState::Starting, cutoff, SWEEP_BATCH)).await?;
         for adhoc in waiting {
-            let record = self.record(&adhoc.payment_id).await?;
-            let phase = Phase::parse(&record.phase);
-            // A hold waiting for 3-D Secure stays: the driver may still complete it (and
-            // reconciliation releases it if they do not).
-            if matches!(phase, Some(Phase::Held | Phase::Capturable)) {
-                self.abandon(&adhoc.payment_id, AdHocState::AwaitingHold, "crash before START_SESSION").await?;
-                released += 1;
+            match self.recover_waiting(&adhoc, cutoff).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc recovery failed; retried"),
             }
         }
-        let starting = self.blocking(move |s| s.adhoc_in_state(AdHocState::Starting, before, SWEEP_BATCH)).await?;
         for adhoc in starting {
-            let charging_id = adhoc.charging_id.clone().unwrap_or_default();
-            let lookup = charging_id.clone();
-            let session = self.blocking(move |s| s.get_charging(&lookup)).await?;
-            match session {
-                None => {
-                    self.abandon(&adhoc.payment_id, AdHocState::Starting, "crash before START_SESSION").await?;
-                    released += 1;
-                }
-                Some(session) => {
-                    // START_SESSION was recorded (and perhaps sent): the session decides.
-                    self.move_adhoc(&adhoc.payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
-                    self.settle_session(&session).await?;
-                }
+            match self.recover_starting(&adhoc).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc recovery failed; retried"),
             }
         }
         Ok(released)
+    }
+
+    /// An AWAITING_HOLD request nobody advanced: its hold is released. True when released.
+    async fn recover_waiting(&self, adhoc: &AdHocCharge, cutoff: NaiveDateTime) -> Result<bool, CardPaymentError> {
+        let record = self.record(&adhoc.payment_id).await?;
+        if record.updated_at >= cutoff {
+            // The hold moved recently (an answer, a webhook, 3-D Secure done): a live caller
+            // may be advancing it right now.
+            return Ok(false);
+        }
+        match Phase::parse(&record.phase) {
+            Some(Phase::Held | Phase::Capturable) => {
+                self.abandon(&adhoc.payment_id, AdHocState::AwaitingHold, "crash before START_SESSION").await?;
+                Ok(true)
+            }
+            // Declined or released, but the request was never closed.
+            Some(Phase::Failed | Phase::Canceled) => {
+                self.move_adhoc(&adhoc.payment_id, AdHocState::AwaitingHold, AdHocState::Abandoned, None).await?;
+                Ok(false)
+            }
+            // A hold waiting for 3-D Secure stays: the driver may still complete it (and
+            // reconciliation releases it if they do not).
+            _ => Ok(false),
+        }
+    }
+
+    /// A STARTING request whose caller stopped: without a sent START_SESSION its hold is
+    /// released, else its session decides. True when released.
+    async fn recover_starting(&self, adhoc: &AdHocCharge) -> Result<bool, CardPaymentError> {
+        let lookup = adhoc.charging_id.clone().unwrap_or_default();
+        let Some(session) = self.blocking(move |s| s.get_charging(&lookup)).await? else {
+            self.abandon(&adhoc.payment_id, AdHocState::Starting, "crash before START_SESSION").await?;
+            return Ok(true);
+        };
+        let (user, id) = (session.user_id.clone(), session.id.clone());
+        let sent = self.blocking(move |s| s.charging_has_command(&user, &id)).await?;
+        let unsent = !sent && session.state.phase == emsp_domain::ChargingPhase::Requested;
+        let session = if unsent {
+            // The session was stored but its START_SESSION never recorded, so never sent: it
+            // cannot start, and nothing else would ever end it. It fails as unreachable (the
+            // CPO never heard of it), which releases the hold below.
+            let id = session.id.clone();
+            let event = emsp_domain::ChargingEvent::CpoUnreachable;
+            match self.blocking(move |s| s.apply_charging_event(&id, &event)).await? {
+                Some(applied) => applied.record,
+                None => session,
+            }
+        } else {
+            session
+        };
+        // From here the session decides (START_SESSION was recorded and perhaps sent, or the
+        // session just failed).
+        self.move_adhoc(&adhoc.payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
+        self.settle_session(&session).await?;
+        Ok(unsent)
     }
 
     /// The safety net: every STARTED request whose hold is still open is settled again (a CDR

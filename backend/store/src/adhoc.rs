@@ -185,18 +185,19 @@ impl Store {
         })
     }
 
-    /// Requests in `state` created before `before`, oldest first (recovery and reconciliation).
-    pub fn adhoc_in_state(
+    /// Requests in `state` whose last change (creation or move) is older than `updated_before`,
+    /// least recently changed first: those no live caller is working on any more (recovery).
+    pub fn adhoc_stale(
         &self,
         state: AdHocState,
-        before: NaiveDateTime,
+        updated_before: NaiveDateTime,
         limit: i64,
     ) -> StoreResult<Vec<AdHocCharge>> {
         let mut conn = self.conn()?;
         Ok(adhoc_charges::table
             .filter(adhoc_charges::state.eq(state.as_str()))
-            .filter(adhoc_charges::created_at.lt(before))
-            .order((adhoc_charges::created_at.asc(), adhoc_charges::payment_id.asc()))
+            .filter(adhoc_charges::updated_at.lt(updated_before))
+            .order((adhoc_charges::updated_at.asc(), adhoc_charges::payment_id.asc()))
             .limit(limit)
             .load(&mut *conn)?)
     }
