@@ -435,8 +435,10 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
         updated_at: chrono::Utc::now().naive_utc(),
     };
     // crashed-1: held, never claimed; crashed-2: claimed (STARTING, session noted on the payment)
-    // but the process died before the session was stored.
-    for id in ["crashed-1", "crashed-2"] {
+    // but the process died before the session was stored; crashed-3: claimed and its session
+    // stored, but the process died before its START_SESSION was recorded (so before it was sent).
+    let crashed = ["crashed-1", "crashed-2", "crashed-3"];
+    for id in crashed {
         let (create, row) = (store.clone(), row(id));
         tokio::task::spawn_blocking(move || create.create_adhoc(&row)).await.unwrap().unwrap();
         let hold = StartHold {
@@ -457,11 +459,60 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     .unwrap();
     assert!(claimed);
     app.payments().attach_session("crashed-2", "never-stored").await.unwrap();
+    let (claim, user, key, evse_uid) = (store.clone(), driver_id.clone(), charger.to_ascii_uppercase(), evse.clone());
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            claim.move_adhoc("crashed-3", AdHocState::AwaitingHold, AdHocState::Starting, Some("never-sent")).unwrap()
+        );
+        let partner = claim.location_partner(&key).unwrap().unwrap();
+        claim
+            .create_charging(&emsp_store::NewCharging {
+                id: "never-sent",
+                user_id: &user,
+                partner_id: &partner,
+                location_key: &key,
+                evse_uid: &evse_uid,
+                connector_id: None,
+                token_uid: "AHNEVERSENT",
+                contract_id: "NL-TNM-CNEVERSENT",
+                authorization_reference: "never-sent-reference",
+            })
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    app.payments().attach_session("crashed-3", "never-sent").await.unwrap();
 
     let app = app.restart().await;
     fake.set_webhook_url(&app.url("/webhooks/stripe"));
     let payments = app.payments();
-    for id in ["crashed-1", "crashed-2"] {
+    // Recovery (at start-up and with every reconciliation pass) leaves requests changed less
+    // than `stale_after` ago alone: on another replica, a live caller may be starting them.
+    let adhoc = app.adhoc();
+    assert_eq!(adhoc.recover(chrono::Utc::now()).await.unwrap(), 0);
+    let states = |store: emsp_store::Store| async move {
+        tokio::task::spawn_blocking(move || crashed.map(|id| store.get_adhoc(id).unwrap().unwrap().state().unwrap()))
+            .await
+            .unwrap()
+    };
+    let fresh = [AdHocState::AwaitingHold, AdHocState::Starting, AdHocState::Starting];
+    assert_eq!(states(app.db().store().clone()).await, fresh, "fresh requests are left alone");
+    for id in crashed {
+        assert_eq!(payments.payment(id).await.unwrap().status, Status::Capturable, "{id}");
+    }
+    // Once they are older than that (the clock moved on), they are released.
+    let later = chrono::Utc::now() + adhoc.stale_after() + chrono::Duration::seconds(1);
+    assert_eq!(adhoc.recover(later).await.unwrap(), 3);
+    assert_eq!(
+        states(app.db().store().clone()).await,
+        [AdHocState::Abandoned, AdHocState::Abandoned, AdHocState::Started],
+        "crashed-3 stays with its session, which failed"
+    );
+    let lookup = app.db().store().clone();
+    let session =
+        tokio::task::spawn_blocking(move || lookup.get_charging("never-sent")).await.unwrap().unwrap().unwrap();
+    assert_eq!(session.state.phase, emsp_domain::ChargingPhase::Failed);
+    for id in crashed {
         let started = Instant::now();
         while payments.payment(id).await.unwrap().status != Status::Canceled {
             assert!(started.elapsed() < Duration::from_secs(10), "{id}: the hold was not released after the restart");
@@ -474,10 +525,9 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     let events = fake.events().len();
     assert!(fake.wait_for_deliveries(events, Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for id in ["crashed-1", "crashed-2"] {
-        let store = app.db().store().clone();
-        let row = tokio::task::spawn_blocking(move || store.get_adhoc(id)).await.unwrap().unwrap().unwrap();
-        assert_eq!(row.state(), Some(AdHocState::Abandoned), "{id}");
+    let expected = [AdHocState::Abandoned, AdHocState::Abandoned, AdHocState::Started];
+    assert_eq!(states(app.db().store().clone()).await, expected);
+    for id in crashed {
         assert_eq!(payments.payment(id).await.unwrap().status, Status::Canceled, "{id}");
     }
     assert!(cpo.received().commands.iter().all(|c| c.command != "START_SESSION"));
