@@ -28,7 +28,9 @@ use std::sync::Arc;
 use chrono::{NaiveDateTime, Utc};
 use emsp_domain::{Money as DomainMoney, Token, TokenType, TokenUid};
 use emsp_graphql::{AdHocOutcome, AdHocRequest, AdHocStatus, CardPaymentError, CardPayments, CardSetup, PaymentInfo};
-use emsp_payments::{Actor, HoldOutcome, Money, PaymentError, Payments, Phase, StartHold, Status, view_of};
+use emsp_payments::{
+    Actor, DifferencePhase, HoldOutcome, Money, PaymentError, Payments, Phase, StartHold, Status, view_of,
+};
 use emsp_roaming::Roaming;
 use emsp_roaming::charging::{self as charging, ChargingError};
 use emsp_store::{AdHocCharge, AdHocState, ChargingRecord, PaymentRecord, Store, StoreError, TokenRecord};
@@ -478,10 +480,19 @@ impl AdHocFlow {
     }
 
     /// The safety net: every STARTED request whose hold is still open is settled again (a CDR
-    /// or a failure whose change-feed notice was missed).
+    /// or a failure whose change-feed notice was missed), and so is every one whose hold was
+    /// captured but whose amount due is not collected in full (a capture whose answer was lost,
+    /// so the difference was never asked for, or a difference call that failed).
     pub async fn sweep(&self) -> Result<usize, CardPaymentError> {
         let open = [Phase::Held.as_str(), Phase::RequiresAction.as_str(), Phase::Capturable.as_str()];
-        let rows = self.blocking(move |s| s.adhoc_with_payment_in(AdHocState::Started, &open, SWEEP_BATCH)).await?;
+        let (captured, pending) = (Phase::Captured.as_str(), DifferencePhase::Pending.as_str());
+        let rows = self
+            .blocking(move |s| {
+                let mut rows = s.adhoc_with_payment_in(AdHocState::Started, &open, SWEEP_BATCH)?;
+                rows.extend(s.adhoc_owing(AdHocState::Started, captured, pending, SWEEP_BATCH)?);
+                Ok(rows)
+            })
+            .await?;
         let count = rows.len();
         for adhoc in rows {
             let Some(charging_id) = adhoc.charging_id else { continue };

@@ -220,6 +220,30 @@ impl Store {
             .load(&mut *conn)?)
     }
 
+    /// Requests in `state` whose payment, in `phase`, collected less than its amount due, with
+    /// no difference charge or one still `pending_difference`, oldest first: a capture or a
+    /// difference whose call failed or whose answer was lost (the settlement sweep).
+    pub fn adhoc_owing(
+        &self,
+        state: AdHocState,
+        phase: &str,
+        pending_difference: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<AdHocCharge>> {
+        let mut conn = self.conn()?;
+        let owing = payments::table
+            .filter(payments::phase.eq(phase))
+            .filter((payments::amount_captured + payments::difference_captured).nullable().lt(payments::amount_due))
+            .filter(payments::difference_phase.is_null().or(payments::difference_phase.eq(pending_difference)))
+            .select(payments::id);
+        Ok(adhoc_charges::table
+            .filter(adhoc_charges::state.eq(state.as_str()))
+            .filter(adhoc_charges::payment_id.eq_any(owing))
+            .order((adhoc_charges::created_at.asc(), adhoc_charges::payment_id.asc()))
+            .limit(limit)
+            .load(&mut *conn)?)
+    }
+
     /// The payment of a charging session, if one pays for it.
     pub fn payment_for_session(&self, session_id: &str) -> StoreResult<Option<PaymentRecord>> {
         let mut conn = self.conn()?;

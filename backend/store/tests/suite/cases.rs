@@ -855,6 +855,36 @@ pub fn an_ad_hoc_request_is_claimed_once_and_found_by_its_session(store: &Store)
     assert!(store.adhoc_with_payment_in(AdHocState::Started, &["CAPTURED"], 10).unwrap().is_empty());
     assert_eq!(store.payment_for_session(&session).unwrap().map(|p| p.id), Some("pay-a".to_owned()));
     assert_eq!(store.payment_for_session("no-session").unwrap(), None);
+
+    // Owing: captured below the amount due, with no difference or a pending one.
+    let owing = |store: &Store| {
+        let rows = store.adhoc_owing(AdHocState::Started, "CAPTURED", "PENDING", 10).unwrap();
+        rows.into_iter().map(|a| a.payment_id).collect::<Vec<_>>()
+    };
+    assert!(owing(&store).is_empty(), "capturable, nothing due yet");
+    let set = |captured: i64, difference: Option<&str>, difference_captured: i64| {
+        let difference = difference.map(str::to_owned);
+        store
+            .update_payment("pay-a", "test", move |record| {
+                let mut next = change(record, "CAPTURED", "captured");
+                next.record.amount_due = Some(137);
+                next.record.amount_captured = captured;
+                next.record.difference_phase = difference;
+                next.record.difference_captured = difference_captured;
+                Ok(Some(next))
+            })
+            .unwrap();
+    };
+    set(60, None, 0);
+    assert_eq!(owing(&store), ["pay-a"], "the hold captured, the difference never asked for");
+    set(60, Some("PENDING"), 0);
+    assert_eq!(owing(&store), ["pay-a"], "the difference asked for, not confirmed");
+    set(60, Some("FAILED"), 0);
+    assert!(owing(&store).is_empty(), "a declined difference is for ops");
+    set(60, Some("SUCCEEDED"), 77);
+    assert!(owing(&store).is_empty(), "collected in full");
+    set(137, None, 0);
+    assert!(owing(&store).is_empty(), "collected in full by the hold");
 }
 
 pub fn a_driver_keeps_the_first_payment_customer(store: &Store) {
