@@ -426,7 +426,12 @@ impl AdHocFlow {
 
     /// An AWAITING_HOLD request nobody advanced: its hold is released. True when released.
     async fn recover_waiting(&self, adhoc: &AdHocCharge, cutoff: NaiveDateTime) -> Result<bool, CardPaymentError> {
-        let record = self.record(&adhoc.payment_id).await?;
+        let id = adhoc.payment_id.clone();
+        let Some(record) = self.blocking(move |s| s.get_payment(&id)).await? else {
+            // The crash came before the payment was written, so before anything was held.
+            self.move_adhoc(&adhoc.payment_id, AdHocState::AwaitingHold, AdHocState::Abandoned, None).await?;
+            return Ok(false);
+        };
         if record.updated_at >= cutoff {
             // The hold moved recently (an answer, a webhook, 3-D Secure done): a live caller
             // may be advancing it right now.
