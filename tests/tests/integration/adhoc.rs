@@ -17,18 +17,18 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_adhoc";
 
-struct Setup {
-    app: TestApp,
-    fake: FakeStripe,
-    cpo: RunningSim,
-    driver: String,
-    driver_id: String,
-    charger: String,
-    evse: String,
-    connector: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) fake: FakeStripe,
+    pub(crate) cpo: RunningSim,
+    pub(crate) driver: String,
+    pub(crate) driver_id: String,
+    pub(crate) charger: String,
+    pub(crate) evse: String,
+    pub(crate) connector: String,
 }
 
-async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
     app.client
         .post(app.url("/graphql"))
         .header("Authorization", format!("Bearer {token}"))
@@ -75,7 +75,7 @@ async fn ops(app: &TestApp) -> String {
     body["data"]["login"]["accessToken"].as_str().unwrap().to_owned()
 }
 
-async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup> {
+pub(crate) async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup> {
     let db = TestApp::database(backend)?;
     let fake =
         FakeStripe::start(FakeStripeConfig { webhook_secrets: vec![SECRET.into()], ..FakeStripeConfig::default() })
@@ -112,7 +112,7 @@ async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup>
 
 const START: &str = "mutation($c: ID!, $e: String!, $k: String, $pm: String, $kwh: Float) { startAdHocCharging(chargerId: $c, evseUid: $e, connectorId: $k, energyKwh: $kwh, paymentMethodId: $pm) { status clientSecret payment { id status currency heldMinor capturedMinor session { id status } } } }";
 const PAYMENT: &str = "query($id: ID!) { payment(id: $id) { id status currency heldMinor capturedMinor refundedMinor amountDueMinor declineReason session { id status } breakdown { currency totalExclVat totalInclVat energyKwh energyExclVat tariffIds } } }";
-const STOP: &str = "mutation($id: ID!) { stopCharging(sessionId: $id) { id status } }";
+pub(crate) const STOP: &str = "mutation($id: ID!) { stopCharging(sessionId: $id) { id status } }";
 const SESSION: &str = "query($id: ID!) { chargingSession(id: $id) { id status failureReason costExclVat payment { id status capturedMinor } } }";
 const REFUND: &str = "mutation($id: ID!, $a: Int, $r: String!) { refundPayment(paymentId: $id, amountMinor: $a, reason: $r) { id status refundedMinor } }";
 
@@ -450,6 +450,9 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
         };
         let HoldOutcome::Held(_) = app.payments().start_hold(hold).await.unwrap() else { panic!("not held") };
     }
+    // crashed-0: the process died before even the payment was written (nothing held).
+    let (create, unpaid) = (store.clone(), row("crashed-0"));
+    tokio::task::spawn_blocking(move || create.create_adhoc(&unpaid)).await.unwrap().unwrap();
     let claim = store.clone();
     let claimed = tokio::task::spawn_blocking(move || {
         claim.move_adhoc("crashed-2", AdHocState::AwaitingHold, AdHocState::Starting, Some("never-stored"))
@@ -502,7 +505,10 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     }
     // Once they are older than that (the clock moved on), they are released.
     let later = chrono::Utc::now() + adhoc.stale_after() + chrono::Duration::seconds(1);
-    assert_eq!(adhoc.recover(later).await.unwrap(), 3);
+    assert_eq!(adhoc.recover(later).await.unwrap(), 3, "crashed-0 held nothing");
+    let unpaid = app.db().store().clone();
+    let unpaid = tokio::task::spawn_blocking(move || unpaid.get_adhoc("crashed-0")).await.unwrap().unwrap().unwrap();
+    assert_eq!(unpaid.state(), Some(AdHocState::Abandoned), "closed, not retried every pass");
     assert_eq!(
         states(app.db().store().clone()).await,
         [AdHocState::Abandoned, AdHocState::Abandoned, AdHocState::Started],
