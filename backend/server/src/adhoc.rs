@@ -676,4 +676,13 @@ mod tests {
         assert_eq!(uid, ad_hoc_uid("0b6f1c2e-8f5a-4c1e-9a7e-1234567890ab"), "the same payment, the same token");
         assert!(uid.len() <= 36, "OCPI uids are at most 36 characters");
     }
+
+    #[test]
+    fn recovery_waits_twice_the_longest_step_a_live_caller_can_take() {
+        let s = std::time::Duration::from_secs;
+        // The defaults: Stripe 20 s, OCPI 30 s, 5 s per store connection.
+        assert_eq!(stale_after(s(20), s(30), s(5)), s(2 * (20 + 30 + 16 * 5)));
+        assert_eq!(stale_after(s(1), s(1), s(1)), MIN_STALE_AFTER, "never less than two minutes");
+        assert!(stale_after(s(20), s(300), s(5)) > s(600), "a slow partner's time limit counts");
+    }
 }
