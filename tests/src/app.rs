@@ -127,14 +127,29 @@ impl TestApp {
         }
     }
 
-    /// Stops the server and starts a new one on the same database and configuration: what a
-    /// process restart sees.
+    /// The server's ad-hoc charging flow (card payments), to drive it as the API does.
+    pub fn adhoc(&self) -> std::sync::Arc<emsp_server::adhoc::AdHocFlow> {
+        match &self.server {
+            Some(server) => server.payments.adhoc.clone().unwrap_or_else(|| panic!("payments are off")),
+            None => panic!("the server was stopped"),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same database, configuration and address
+    /// (partners keep reaching it at the URL they were given): what a process restart sees.
     pub async fn restart(mut self) -> Self {
+        let listen = match &self.server {
+            Some(server) => server.addr.to_string(),
+            None => panic!("the server was stopped"),
+        };
         if let Some(server) = self.server.take() {
             server.stop().await.unwrap_or_else(|e| panic!("server did not stop cleanly: {e:#}"));
         }
         let url = self.db.url().to_owned();
-        let settings = std::mem::take(&mut self.settings);
+        let mut settings = std::mem::take(&mut self.settings);
+        settings.retain(|(k, _)| k != "EMSP_LISTEN" && k != "EMSP_PUBLIC_URL");
+        settings.push(("EMSP_LISTEN".to_owned(), listen));
+        settings.push(("EMSP_PUBLIC_URL".to_owned(), self.base_url.clone()));
         let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         Self::launch(self.db, &url, &settings).await
     }

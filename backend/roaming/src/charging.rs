@@ -680,8 +680,13 @@ pub async fn receive_result(
 
 /// One pass over commands whose time is up: each is marked once and its session told.
 pub async fn time_out_commands(roaming: &Roaming) -> Result<usize, ChargingError> {
+    time_out_commands_at(roaming, Utc::now()).await
+}
+
+/// [`time_out_commands`] as of `now` (tests move the clock).
+pub async fn time_out_commands_at(roaming: &Roaming, now: DateTime<Utc>) -> Result<usize, ChargingError> {
     let store = roaming.store.clone();
-    let expired = blocking(move || store.time_out_commands(Utc::now())).await?;
+    let expired = blocking(move || store.time_out_commands(now)).await?;
     let count = expired.len();
     for command in expired {
         tracing::info!(command = %command.command, id = %command.id, partner = %command.partner_id, "command timed out");

@@ -14,17 +14,23 @@
 //!    ever being reported by the CPO releases the hold. Roaming does not know payments: the
 //!    change-feed follower forwards every `charging.updated` id here, and a sweep in the
 //!    reconciliation schedule repeats the check for every STARTED row whose hold is still open.
-//! 4. Crash between hold and START_SESSION ([`AdHocFlow::recover`], at start-up): a request left
-//!    AWAITING_HOLD with a placed (or unknown) hold, or STARTING without a stored session, has
-//!    its hold released, never a late START_SESSION: the driver has left the app's flow, and a
-//!    charger starting minutes later for nobody is worse than asking again.
+//! 4. Crash between hold and START_SESSION ([`AdHocFlow::recover`], at start-up and with every
+//!    reconciliation pass): a request left AWAITING_HOLD with a placed (or unknown) hold, or
+//!    STARTING without a stored session (or with one whose START_SESSION was never recorded, so
+//!    never sent), has its hold released, never a late START_SESSION: the driver has left the
+//!    app's flow, and a charger starting minutes later for nobody is worse than asking again.
+//!    Recovery only takes requests untouched for [`AdHocFlow::stale_after`] (see
+//!    [`stale_after`]): with several replicas, a replica that restarts must not release a hold
+//!    another, live replica is just starting.
 
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
 use emsp_domain::{Money as DomainMoney, Token, TokenType, TokenUid};
 use emsp_graphql::{AdHocOutcome, AdHocRequest, AdHocStatus, CardPaymentError, CardPayments, CardSetup, PaymentInfo};
-use emsp_payments::{Actor, HoldOutcome, Money, PaymentError, Payments, Phase, StartHold, Status, view_of};
+use emsp_payments::{
+    Actor, DifferencePhase, HoldOutcome, Money, PaymentError, Payments, Phase, StartHold, Status, view_of,
+};
 use emsp_roaming::Roaming;
 use emsp_roaming::charging::{self as charging, ChargingError};
 use emsp_store::{AdHocCharge, AdHocState, ChargingRecord, PaymentRecord, Store, StoreError, TokenRecord};
@@ -36,11 +42,39 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Rows looked at per sweep.
 const SWEEP_BATCH: i64 = 500;
 
+/// Store calls a live caller makes on one request between two changes of its rows, counted
+/// generously (`start`: customer, create, hold record, reads; `advance`: reads, claim, attach,
+/// charger, token, session, command, answer, move).
+const STORE_CALLS_PER_STEP: u32 = 16;
+
+/// Recovery never takes a request changed more recently than this, whatever the timeouts.
+const MIN_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How long a request must stay untouched before recovery may take it over: safely above the
+/// longest a live caller can still be working on it. Between two changes of a request's rows
+/// (the row created, the hold's answer or webhook recorded on the payment, the claim), a live
+/// caller makes at most one Stripe call (the hold, bounded by `stripe_timeout`; the provider
+/// port does not retry by itself), one OCPI call (START_SESSION, bounded by `ocpi_timeout`; a
+/// POST is never retried) and [`STORE_CALLS_PER_STEP`] store calls, each waiting at most
+/// `store_wait` for a connection. Twice that (slow queries, clock skew between replicas), and
+/// at least [`MIN_STALE_AFTER`]. The CPO's command timeout does not count: `advance` only waits
+/// for the synchronous answer; the asynchronous result is the session's business.
+pub fn stale_after(
+    stripe_timeout: std::time::Duration,
+    ocpi_timeout: std::time::Duration,
+    store_wait: std::time::Duration,
+) -> std::time::Duration {
+    let longest = stripe_timeout + ocpi_timeout + store_wait * STORE_CALLS_PER_STEP;
+    (longest * 2).max(MIN_STALE_AFTER)
+}
+
 /// The ad-hoc charging flow.
 pub struct AdHocFlow {
     payments: Payments,
     roaming: Arc<Roaming>,
     max_hold: i64,
+    /// See [`stale_after`].
+    stale_after: chrono::Duration,
 }
 
 fn store_failed(error: StoreError) -> CardPaymentError {
@@ -132,8 +166,15 @@ fn ad_hoc_uid(payment_id: &str) -> String {
 }
 
 impl AdHocFlow {
-    pub fn new(payments: Payments, roaming: Arc<Roaming>, max_hold: i64) -> Self {
-        AdHocFlow { payments, roaming, max_hold }
+    /// `stale_after`: see [`stale_after`].
+    pub fn new(payments: Payments, roaming: Arc<Roaming>, max_hold: i64, stale_after: std::time::Duration) -> Self {
+        let stale_after = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+        AdHocFlow { payments, roaming, max_hold, stale_after }
+    }
+
+    /// How long a request stays untouched before recovery takes it over.
+    pub fn stale_after(&self) -> chrono::Duration {
+        self.stale_after
     }
 
     fn store(&self) -> &Store {
@@ -258,7 +299,11 @@ impl AdHocFlow {
         };
         let token = self.issue_token(payment_id, &adhoc.user_id).await?;
         let started = charging::start_with(&self.roaming, &adhoc.user_id, &charger, &charging_id, token).await;
-        self.move_adhoc(payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
+        if !self.move_adhoc(payment_id, AdHocState::Starting, AdHocState::Started, None).await? {
+            // Only recovery moves a STARTING request, and only one untouched for longer than a
+            // live caller can take: the limits behind `stale_after` were exceeded.
+            tracing::error!(payment_id, charging_id, "ad-hoc request taken over by recovery while starting");
+        }
         match started {
             Ok(record) => {
                 tracing::info!(payment_id, charging_id, phase = ?record.state.phase, "ad-hoc session requested");
@@ -353,46 +398,106 @@ impl AdHocFlow {
         Ok(())
     }
 
-    /// Step 4, at start-up: requests a crash left between hold and START_SESSION (created before
-    /// `before`) release their hold. Returns how many were released.
-    pub async fn recover(&self, before: NaiveDateTime) -> Result<usize, CardPaymentError> {
+    /// Step 4, at start-up and with every reconciliation pass: requests a crash left between
+    /// hold and START_SESSION, untouched since `now - stale_after`, are released (or, once
+    /// START_SESSION went out, handed to their session). Returns how many were released; a
+    /// request that fails is logged and tried again next pass.
+    pub async fn recover(&self, now: chrono::DateTime<Utc>) -> Result<usize, CardPaymentError> {
+        let cutoff = (now - self.stale_after).naive_utc();
         let mut released = 0;
-        let waiting = self.blocking(move |s| s.adhoc_in_state(AdHocState::AwaitingHold, before, SWEEP_BATCH)).await?;
+        let waiting = self.blocking(move |s| s.adhoc_stale(AdHocState::AwaitingHold, cutoff, SWEEP_BATCH)).await?;
+        let starting = self.blocking(move |s| s.adhoc_stale(AdHocState::Starting, cutoff, SWEEP_BATCH)).await?;
         for adhoc in waiting {
-            let record = self.record(&adhoc.payment_id).await?;
-            let phase = Phase::parse(&record.phase);
-            // A hold waiting for 3-D Secure stays: the driver may still complete it (and
-            // reconciliation releases it if they do not).
-            if matches!(phase, Some(Phase::Held | Phase::Capturable)) {
-                self.abandon(&adhoc.payment_id, AdHocState::AwaitingHold, "crash before START_SESSION").await?;
-                released += 1;
+            match self.recover_waiting(&adhoc, cutoff).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc recovery failed; retried"),
             }
         }
-        let starting = self.blocking(move |s| s.adhoc_in_state(AdHocState::Starting, before, SWEEP_BATCH)).await?;
         for adhoc in starting {
-            let charging_id = adhoc.charging_id.clone().unwrap_or_default();
-            let lookup = charging_id.clone();
-            let session = self.blocking(move |s| s.get_charging(&lookup)).await?;
-            match session {
-                None => {
-                    self.abandon(&adhoc.payment_id, AdHocState::Starting, "crash before START_SESSION").await?;
-                    released += 1;
-                }
-                Some(session) => {
-                    // START_SESSION was recorded (and perhaps sent): the session decides.
-                    self.move_adhoc(&adhoc.payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
-                    self.settle_session(&session).await?;
-                }
+            match self.recover_starting(&adhoc).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc recovery failed; retried"),
             }
         }
         Ok(released)
     }
 
+    /// An AWAITING_HOLD request nobody advanced: its hold is released. True when released.
+    async fn recover_waiting(&self, adhoc: &AdHocCharge, cutoff: NaiveDateTime) -> Result<bool, CardPaymentError> {
+        let id = adhoc.payment_id.clone();
+        let Some(record) = self.blocking(move |s| s.get_payment(&id)).await? else {
+            // The crash came before the payment was written, so before anything was held.
+            self.move_adhoc(&adhoc.payment_id, AdHocState::AwaitingHold, AdHocState::Abandoned, None).await?;
+            return Ok(false);
+        };
+        if record.updated_at >= cutoff {
+            // The hold moved recently (an answer, a webhook, 3-D Secure done): a live caller
+            // may be advancing it right now.
+            return Ok(false);
+        }
+        match Phase::parse(&record.phase) {
+            Some(Phase::Held | Phase::Capturable) => {
+                self.abandon(&adhoc.payment_id, AdHocState::AwaitingHold, "crash before START_SESSION").await?;
+                Ok(true)
+            }
+            // Declined or released, but the request was never closed.
+            Some(Phase::Failed | Phase::Canceled) => {
+                self.move_adhoc(&adhoc.payment_id, AdHocState::AwaitingHold, AdHocState::Abandoned, None).await?;
+                Ok(false)
+            }
+            // A hold waiting for 3-D Secure stays: the driver may still complete it (and
+            // reconciliation releases it if they do not).
+            _ => Ok(false),
+        }
+    }
+
+    /// A STARTING request whose caller stopped: without a sent START_SESSION its hold is
+    /// released, else its session decides. True when released.
+    async fn recover_starting(&self, adhoc: &AdHocCharge) -> Result<bool, CardPaymentError> {
+        let lookup = adhoc.charging_id.clone().unwrap_or_default();
+        let Some(session) = self.blocking(move |s| s.get_charging(&lookup)).await? else {
+            self.abandon(&adhoc.payment_id, AdHocState::Starting, "crash before START_SESSION").await?;
+            return Ok(true);
+        };
+        let (user, id) = (session.user_id.clone(), session.id.clone());
+        let sent = self.blocking(move |s| s.charging_has_command(&user, &id)).await?;
+        let unsent = !sent && session.state.phase == emsp_domain::ChargingPhase::Requested;
+        let session = if unsent {
+            // The session was stored but its START_SESSION never recorded, so never sent: it
+            // cannot start, and nothing else would ever end it. It fails as unreachable (the
+            // CPO never heard of it), which releases the hold below.
+            let id = session.id.clone();
+            let event = emsp_domain::ChargingEvent::CpoUnreachable;
+            match self.blocking(move |s| s.apply_charging_event(&id, &event)).await? {
+                Some(applied) => applied.record,
+                None => session,
+            }
+        } else {
+            session
+        };
+        // From here the session decides (START_SESSION was recorded and perhaps sent, or the
+        // session just failed).
+        self.move_adhoc(&adhoc.payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
+        self.settle_session(&session).await?;
+        Ok(unsent)
+    }
+
     /// The safety net: every STARTED request whose hold is still open is settled again (a CDR
-    /// or a failure whose change-feed notice was missed).
+    /// or a failure whose change-feed notice was missed), and so is every one whose hold was
+    /// captured but whose amount due is not collected in full (a capture whose answer was lost,
+    /// so the difference was never asked for, or a difference call that failed).
     pub async fn sweep(&self) -> Result<usize, CardPaymentError> {
         let open = [Phase::Held.as_str(), Phase::RequiresAction.as_str(), Phase::Capturable.as_str()];
-        let rows = self.blocking(move |s| s.adhoc_with_payment_in(AdHocState::Started, &open, SWEEP_BATCH)).await?;
+        let (captured, pending) = (Phase::Captured.as_str(), DifferencePhase::Pending.as_str());
+        let rows = self
+            .blocking(move |s| {
+                let mut rows = s.adhoc_with_payment_in(AdHocState::Started, &open, SWEEP_BATCH)?;
+                rows.extend(s.adhoc_owing(AdHocState::Started, captured, pending, SWEEP_BATCH)?);
+                Ok(rows)
+            })
+            .await?;
         let count = rows.len();
         for adhoc in rows {
             let Some(charging_id) = adhoc.charging_id else { continue };
@@ -570,5 +675,14 @@ mod tests {
         assert_eq!(uid, "AH0B6F1C2E8F5A4C1E9A7E1234567890AB");
         assert_eq!(uid, ad_hoc_uid("0b6f1c2e-8f5a-4c1e-9a7e-1234567890ab"), "the same payment, the same token");
         assert!(uid.len() <= 36, "OCPI uids are at most 36 characters");
+    }
+
+    #[test]
+    fn recovery_waits_twice_the_longest_step_a_live_caller_can_take() {
+        let s = std::time::Duration::from_secs;
+        // The defaults: Stripe 20 s, OCPI 30 s, 5 s per store connection.
+        assert_eq!(stale_after(s(20), s(30), s(5)), s(2 * (20 + 30 + 16 * 5)));
+        assert_eq!(stale_after(s(1), s(1), s(1)), MIN_STALE_AFTER, "never less than two minutes");
+        assert!(stale_after(s(20), s(300), s(5)) > s(600), "a slow partner's time limit counts");
     }
 }

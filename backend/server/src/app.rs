@@ -160,7 +160,13 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
         .await
         .context("accounts panicked")??;
     let accounts_for_app = web::Data::new(accounts.clone());
-    let payments = web::Data::new(crate::payments::build(&config.payments, &store, roaming.clone().into_inner())?);
+    let stale_after = crate::adhoc::stale_after(
+        Duration::from_secs(config.payments.request_timeout_s.max(1)),
+        Duration::from_secs(config.ocpi.request_timeout_s.max(1)),
+        config.database.connect_timeout(),
+    );
+    let payments =
+        web::Data::new(crate::payments::build(&config.payments, &store, roaming.clone().into_inner(), stale_after)?);
     let (charging_changes, charging_changed) = tokio::sync::mpsc::unbounded_channel();
     let live = Arc::new(LiveFeed {
         tariffs: Arc::new(emsp_graphql::TariffBook::new()),
@@ -259,12 +265,12 @@ pub async fn start(mut config: Config, options: RunOptions) -> anyhow::Result<Ru
     let (loader_store, loader_index, loader_live) = (store.clone(), index.clone(), live.clone());
     let statuses = roaming.status_pushes.clone();
     if let Some(adhoc) = payments.adhoc.clone() {
-        // Crash between a hold and its START_SESSION: holds of requests from before this start
-        // are released (see `adhoc.rs`); then sessions' changes settle their holds.
-        let started_at = chrono::Utc::now().naive_utc();
+        // Crash between a hold and its START_SESSION: holds of requests left untouched for long
+        // enough are released (see `adhoc.rs`; the reconciliation schedule repeats it); then
+        // sessions' changes settle their holds.
         let stop = shutdown_rx.clone();
         tokio::spawn(async move {
-            match adhoc.recover(started_at).await {
+            match adhoc.recover(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(released) => tracing::info!(released, "ad-hoc holds of interrupted requests released"),
                 Err(error) => tracing::warn!(%error, "ad-hoc recovery failed; reconciliation releases them later"),

@@ -37,8 +37,13 @@ impl PaymentsHandle {
 
 /// Builds the payment flows on Stripe and the ad-hoc charging flow over them. Without
 /// `EMSP_STRIPE_SECRET_KEY` no Stripe client is built: card payments are off (the API answers
-/// `PAYMENTS_DISABLED`), with one warning here.
-pub fn build(config: &PaymentsConfig, store: &Store, roaming: Arc<Roaming>) -> anyhow::Result<PaymentsHandle> {
+/// `PAYMENTS_DISABLED`), with one warning here. `stale_after`: see [`crate::adhoc::stale_after`].
+pub fn build(
+    config: &PaymentsConfig,
+    store: &Store,
+    roaming: Arc<Roaming>,
+    stale_after: Duration,
+) -> anyhow::Result<PaymentsHandle> {
     let verifier = SignatureVerifier::new(config.webhook_secrets.iter().cloned(), config.webhook_tolerance_s);
     let Some(secret_key) = config.stripe_secret_key.clone() else {
         tracing::warn!("EMSP_STRIPE_SECRET_KEY is not set: card payments (ad-hoc charging) are off");
@@ -51,7 +56,7 @@ pub fn build(config: &PaymentsConfig, store: &Store, roaming: Arc<Roaming>) -> a
     };
     let port = StripePort::new(&settings).map_err(|e| anyhow::anyhow!("payments: {e}"))?;
     let payments = Payments::new(store.clone(), Arc::new(port), config.max_hold);
-    let adhoc = Arc::new(AdHocFlow::new(payments.clone(), roaming, config.max_hold));
+    let adhoc = Arc::new(AdHocFlow::new(payments.clone(), roaming, config.max_hold, stale_after));
     Ok(PaymentsHandle { payments: Some(payments), adhoc: Some(adhoc), verifier })
 }
 
@@ -163,7 +168,8 @@ pub async fn stripe_webhook(req: HttpRequest, body: web::Bytes, handle: web::Dat
     }
 }
 
-/// Runs reconciliation every `interval` until shutdown, with the ad-hoc settlement sweep.
+/// Runs reconciliation every `interval` until shutdown, with the ad-hoc settlement sweep and
+/// the recovery of ad-hoc requests a crash (of this or another replica) left behind.
 pub async fn schedule(
     handle: web::Data<PaymentsHandle>,
     policy: ReconcilePolicy,
@@ -176,10 +182,15 @@ pub async fn schedule(
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
-        if let Some(adhoc) = &handle.adhoc
-            && let Err(error) = adhoc.sweep().await
-        {
-            tracing::warn!(%error, "ad-hoc settlement sweep failed");
+        if let Some(adhoc) = &handle.adhoc {
+            match adhoc.recover(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(released) => tracing::info!(released, "ad-hoc holds of interrupted requests released"),
+                Err(error) => tracing::warn!(%error, "ad-hoc recovery failed"),
+            }
+            if let Err(error) = adhoc.sweep().await {
+                tracing::warn!(%error, "ad-hoc settlement sweep failed");
+            }
         }
         match emsp_payments::reconcile(&payments, &policy, &NoEstimate, chrono::Utc::now()).await {
             Ok(report) => {

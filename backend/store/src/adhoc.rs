@@ -185,18 +185,19 @@ impl Store {
         })
     }
 
-    /// Requests in `state` created before `before`, oldest first (recovery and reconciliation).
-    pub fn adhoc_in_state(
+    /// Requests in `state` whose last change (creation or move) is older than `updated_before`,
+    /// least recently changed first: those no live caller is working on any more (recovery).
+    pub fn adhoc_stale(
         &self,
         state: AdHocState,
-        before: NaiveDateTime,
+        updated_before: NaiveDateTime,
         limit: i64,
     ) -> StoreResult<Vec<AdHocCharge>> {
         let mut conn = self.conn()?;
         Ok(adhoc_charges::table
             .filter(adhoc_charges::state.eq(state.as_str()))
-            .filter(adhoc_charges::created_at.lt(before))
-            .order((adhoc_charges::created_at.asc(), adhoc_charges::payment_id.asc()))
+            .filter(adhoc_charges::updated_at.lt(updated_before))
+            .order((adhoc_charges::updated_at.asc(), adhoc_charges::payment_id.asc()))
             .limit(limit)
             .load(&mut *conn)?)
     }
@@ -214,6 +215,30 @@ impl Store {
         Ok(adhoc_charges::table
             .filter(adhoc_charges::state.eq(state.as_str()))
             .filter(adhoc_charges::payment_id.eq_any(open))
+            .order((adhoc_charges::created_at.asc(), adhoc_charges::payment_id.asc()))
+            .limit(limit)
+            .load(&mut *conn)?)
+    }
+
+    /// Requests in `state` whose payment, in `phase`, collected less than its amount due, with
+    /// no difference charge or one still `pending_difference`, oldest first: a capture or a
+    /// difference whose call failed or whose answer was lost (the settlement sweep).
+    pub fn adhoc_owing(
+        &self,
+        state: AdHocState,
+        phase: &str,
+        pending_difference: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<AdHocCharge>> {
+        let mut conn = self.conn()?;
+        let owing = payments::table
+            .filter(payments::phase.eq(phase))
+            .filter((payments::amount_captured + payments::difference_captured).nullable().lt(payments::amount_due))
+            .filter(payments::difference_phase.is_null().or(payments::difference_phase.eq(pending_difference)))
+            .select(payments::id);
+        Ok(adhoc_charges::table
+            .filter(adhoc_charges::state.eq(state.as_str()))
+            .filter(adhoc_charges::payment_id.eq_any(owing))
             .order((adhoc_charges::created_at.asc(), adhoc_charges::payment_id.asc()))
             .limit(limit)
             .load(&mut *conn)?)

@@ -562,6 +562,20 @@ impl Store {
         Ok(())
     }
 
+    /// Whether any command of driver `user_id` was recorded for charging session `charging_id`
+    /// (a START_SESSION is recorded before it is sent: without one, nothing was sent). By user
+    /// first, which is indexed.
+    pub fn charging_has_command(&self, user_id: &str, charging_id: &str) -> StoreResult<bool> {
+        let mut conn = self.conn()?;
+        let found: Option<String> = charge_commands::table
+            .filter(charge_commands::user_id.eq(user_id))
+            .filter(charge_commands::charging_id.eq(charging_id))
+            .select(charge_commands::id)
+            .first(&mut *conn)
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     pub fn get_command(&self, id: &str) -> StoreResult<Option<CommandRecord>> {
         let mut conn = self.conn()?;
         Ok(charge_commands::table.find(id).select(charge_commands::all_columns).first(&mut *conn).optional()?)

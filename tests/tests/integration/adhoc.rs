@@ -17,18 +17,18 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "whsec_adhoc";
 
-struct Setup {
-    app: TestApp,
-    fake: FakeStripe,
-    cpo: RunningSim,
-    driver: String,
-    driver_id: String,
-    charger: String,
-    evse: String,
-    connector: String,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) fake: FakeStripe,
+    pub(crate) cpo: RunningSim,
+    pub(crate) driver: String,
+    pub(crate) driver_id: String,
+    pub(crate) charger: String,
+    pub(crate) evse: String,
+    pub(crate) connector: String,
 }
 
-async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
     app.client
         .post(app.url("/graphql"))
         .header("Authorization", format!("Bearer {token}"))
@@ -75,7 +75,7 @@ async fn ops(app: &TestApp) -> String {
     body["data"]["login"]["accessToken"].as_str().unwrap().to_owned()
 }
 
-async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup> {
+pub(crate) async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup> {
     let db = TestApp::database(backend)?;
     let fake =
         FakeStripe::start(FakeStripeConfig { webhook_secrets: vec![SECRET.into()], ..FakeStripeConfig::default() })
@@ -112,7 +112,7 @@ async fn setup(backend: TestBackend, settings: &[(&str, &str)]) -> Option<Setup>
 
 const START: &str = "mutation($c: ID!, $e: String!, $k: String, $pm: String, $kwh: Float) { startAdHocCharging(chargerId: $c, evseUid: $e, connectorId: $k, energyKwh: $kwh, paymentMethodId: $pm) { status clientSecret payment { id status currency heldMinor capturedMinor session { id status } } } }";
 const PAYMENT: &str = "query($id: ID!) { payment(id: $id) { id status currency heldMinor capturedMinor refundedMinor amountDueMinor declineReason session { id status } breakdown { currency totalExclVat totalInclVat energyKwh energyExclVat tariffIds } } }";
-const STOP: &str = "mutation($id: ID!) { stopCharging(sessionId: $id) { id status } }";
+pub(crate) const STOP: &str = "mutation($id: ID!) { stopCharging(sessionId: $id) { id status } }";
 const SESSION: &str = "query($id: ID!) { chargingSession(id: $id) { id status failureReason costExclVat payment { id status capturedMinor } } }";
 const REFUND: &str = "mutation($id: ID!, $a: Int, $r: String!) { refundPayment(paymentId: $id, amountMinor: $a, reason: $r) { id status refundedMinor } }";
 
@@ -435,8 +435,10 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
         updated_at: chrono::Utc::now().naive_utc(),
     };
     // crashed-1: held, never claimed; crashed-2: claimed (STARTING, session noted on the payment)
-    // but the process died before the session was stored.
-    for id in ["crashed-1", "crashed-2"] {
+    // but the process died before the session was stored; crashed-3: claimed and its session
+    // stored, but the process died before its START_SESSION was recorded (so before it was sent).
+    let crashed = ["crashed-1", "crashed-2", "crashed-3"];
+    for id in crashed {
         let (create, row) = (store.clone(), row(id));
         tokio::task::spawn_blocking(move || create.create_adhoc(&row)).await.unwrap().unwrap();
         let hold = StartHold {
@@ -448,6 +450,9 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
         };
         let HoldOutcome::Held(_) = app.payments().start_hold(hold).await.unwrap() else { panic!("not held") };
     }
+    // crashed-0: the process died before even the payment was written (nothing held).
+    let (create, unpaid) = (store.clone(), row("crashed-0"));
+    tokio::task::spawn_blocking(move || create.create_adhoc(&unpaid)).await.unwrap().unwrap();
     let claim = store.clone();
     let claimed = tokio::task::spawn_blocking(move || {
         claim.move_adhoc("crashed-2", AdHocState::AwaitingHold, AdHocState::Starting, Some("never-stored"))
@@ -457,11 +462,63 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     .unwrap();
     assert!(claimed);
     app.payments().attach_session("crashed-2", "never-stored").await.unwrap();
+    let (claim, user, key, evse_uid) = (store.clone(), driver_id.clone(), charger.to_ascii_uppercase(), evse.clone());
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            claim.move_adhoc("crashed-3", AdHocState::AwaitingHold, AdHocState::Starting, Some("never-sent")).unwrap()
+        );
+        let partner = claim.location_partner(&key).unwrap().unwrap();
+        claim
+            .create_charging(&emsp_store::NewCharging {
+                id: "never-sent",
+                user_id: &user,
+                partner_id: &partner,
+                location_key: &key,
+                evse_uid: &evse_uid,
+                connector_id: None,
+                token_uid: "AHNEVERSENT",
+                contract_id: "NL-TNM-CNEVERSENT",
+                authorization_reference: "never-sent-reference",
+            })
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    app.payments().attach_session("crashed-3", "never-sent").await.unwrap();
 
     let app = app.restart().await;
     fake.set_webhook_url(&app.url("/webhooks/stripe"));
     let payments = app.payments();
-    for id in ["crashed-1", "crashed-2"] {
+    // Recovery (at start-up and with every reconciliation pass) leaves requests changed less
+    // than `stale_after` ago alone: on another replica, a live caller may be starting them.
+    let adhoc = app.adhoc();
+    assert_eq!(adhoc.recover(chrono::Utc::now()).await.unwrap(), 0);
+    let states = |store: emsp_store::Store| async move {
+        tokio::task::spawn_blocking(move || crashed.map(|id| store.get_adhoc(id).unwrap().unwrap().state().unwrap()))
+            .await
+            .unwrap()
+    };
+    let fresh = [AdHocState::AwaitingHold, AdHocState::Starting, AdHocState::Starting];
+    assert_eq!(states(app.db().store().clone()).await, fresh, "fresh requests are left alone");
+    for id in crashed {
+        assert_eq!(payments.payment(id).await.unwrap().status, Status::Capturable, "{id}");
+    }
+    // Once they are older than that (the clock moved on), they are released.
+    let later = chrono::Utc::now() + adhoc.stale_after() + chrono::Duration::seconds(1);
+    assert_eq!(adhoc.recover(later).await.unwrap(), 3, "crashed-0 held nothing");
+    let unpaid = app.db().store().clone();
+    let unpaid = tokio::task::spawn_blocking(move || unpaid.get_adhoc("crashed-0")).await.unwrap().unwrap().unwrap();
+    assert_eq!(unpaid.state(), Some(AdHocState::Abandoned), "closed, not retried every pass");
+    assert_eq!(
+        states(app.db().store().clone()).await,
+        [AdHocState::Abandoned, AdHocState::Abandoned, AdHocState::Started],
+        "crashed-3 stays with its session, which failed"
+    );
+    let lookup = app.db().store().clone();
+    let session =
+        tokio::task::spawn_blocking(move || lookup.get_charging("never-sent")).await.unwrap().unwrap().unwrap();
+    assert_eq!(session.state.phase, emsp_domain::ChargingPhase::Failed);
+    for id in crashed {
         let started = Instant::now();
         while payments.payment(id).await.unwrap().status != Status::Canceled {
             assert!(started.elapsed() < Duration::from_secs(10), "{id}: the hold was not released after the restart");
@@ -474,10 +531,9 @@ async fn crash_between_hold_and_start_session_releases_the_hold_on_restart(backe
     let events = fake.events().len();
     assert!(fake.wait_for_deliveries(events, Duration::from_secs(10)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for id in ["crashed-1", "crashed-2"] {
-        let store = app.db().store().clone();
-        let row = tokio::task::spawn_blocking(move || store.get_adhoc(id)).await.unwrap().unwrap().unwrap();
-        assert_eq!(row.state(), Some(AdHocState::Abandoned), "{id}");
+    let expected = [AdHocState::Abandoned, AdHocState::Abandoned, AdHocState::Started];
+    assert_eq!(states(app.db().store().clone()).await, expected);
+    for id in crashed {
         assert_eq!(payments.payment(id).await.unwrap().status, Status::Canceled, "{id}");
     }
     assert!(cpo.received().commands.iter().all(|c| c.command != "START_SESSION"));

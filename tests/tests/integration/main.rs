@@ -4,6 +4,7 @@
 
 mod accounts;
 mod adhoc;
+mod adhoc_property;
 mod charging;
 mod fleet_cdrs;
 mod graphql;

@@ -831,12 +831,22 @@ pub fn an_ad_hoc_request_is_claimed_once_and_found_by_its_session(store: &Store)
     assert!(store.move_adhoc("pay-a", AdHocState::Starting, AdHocState::Started, None).unwrap());
     assert_eq!(store.get_adhoc("pay-a").unwrap().unwrap().charging_id.as_deref(), Some(session.as_str()));
 
-    // Listed by state and age, and by the phase of their payment.
+    // Listed by state and time of their last change, and by the phase of their payment.
     store.create_adhoc(&adhoc("pay-b")).unwrap();
     let later = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
-    let waiting = store.adhoc_in_state(AdHocState::AwaitingHold, later, 10).unwrap();
+    let waiting = store.adhoc_stale(AdHocState::AwaitingHold, later, 10).unwrap();
     assert_eq!(waiting.iter().map(|a| a.payment_id.as_str()).collect::<Vec<_>>(), ["pay-b"]);
-    assert!(store.adhoc_in_state(AdHocState::AwaitingHold, waiting[0].created_at, 10).unwrap().is_empty());
+    assert!(store.adhoc_stale(AdHocState::AwaitingHold, waiting[0].updated_at, 10).unwrap().is_empty());
+    // A move is a change: what was created long ago but moved just now is not stale.
+    store.create_adhoc(&adhoc("pay-c")).unwrap();
+    let created = store.get_adhoc("pay-c").unwrap().unwrap().created_at;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert!(store.move_adhoc("pay-c", AdHocState::AwaitingHold, AdHocState::Starting, Some("session-c")).unwrap());
+    let moved = store.get_adhoc("pay-c").unwrap().unwrap();
+    assert!(moved.updated_at > created, "{moved:?}");
+    assert!(store.adhoc_stale(AdHocState::Starting, moved.updated_at, 10).unwrap().is_empty());
+    let stale = store.adhoc_stale(AdHocState::Starting, later, 10).unwrap();
+    assert_eq!(stale.iter().map(|a| a.payment_id.as_str()).collect::<Vec<_>>(), ["pay-c"]);
     let mut held = payment("pay-a");
     held.phase = "CAPTURABLE".into();
     held.session_id = Some(session.clone());
@@ -845,6 +855,36 @@ pub fn an_ad_hoc_request_is_claimed_once_and_found_by_its_session(store: &Store)
     assert!(store.adhoc_with_payment_in(AdHocState::Started, &["CAPTURED"], 10).unwrap().is_empty());
     assert_eq!(store.payment_for_session(&session).unwrap().map(|p| p.id), Some("pay-a".to_owned()));
     assert_eq!(store.payment_for_session("no-session").unwrap(), None);
+
+    // Owing: captured below the amount due, with no difference or a pending one.
+    let owing = |store: &Store| {
+        let rows = store.adhoc_owing(AdHocState::Started, "CAPTURED", "PENDING", 10).unwrap();
+        rows.into_iter().map(|a| a.payment_id).collect::<Vec<_>>()
+    };
+    assert!(owing(&store).is_empty(), "capturable, nothing due yet");
+    let set = |captured: i64, difference: Option<&str>, difference_captured: i64| {
+        let difference = difference.map(str::to_owned);
+        store
+            .update_payment("pay-a", "test", move |record| {
+                let mut next = change(record, "CAPTURED", "captured");
+                next.record.amount_due = Some(137);
+                next.record.amount_captured = captured;
+                next.record.difference_phase = difference;
+                next.record.difference_captured = difference_captured;
+                Ok(Some(next))
+            })
+            .unwrap();
+    };
+    set(60, None, 0);
+    assert_eq!(owing(&store), ["pay-a"], "the hold captured, the difference never asked for");
+    set(60, Some("PENDING"), 0);
+    assert_eq!(owing(&store), ["pay-a"], "the difference asked for, not confirmed");
+    set(60, Some("FAILED"), 0);
+    assert!(owing(&store).is_empty(), "a declined difference is for ops");
+    set(60, Some("SUCCEEDED"), 77);
+    assert!(owing(&store).is_empty(), "collected in full");
+    set(137, None, 0);
+    assert!(owing(&store).is_empty(), "collected in full by the hold");
 }
 
 pub fn a_driver_keeps_the_first_payment_customer(store: &Store) {

@@ -162,6 +162,7 @@ pub fn sessions_match_by_reference_then_token(store: &Store) {
 
 pub fn commands_record_results_once_and_time_out_once(store: &Store) {
     let deadline = Utc::now() - Duration::seconds(1);
+    assert!(!store.charging_has_command("user-1", "c1").unwrap(), "nothing recorded yet");
     for id in ["cmd-1", "cmd-2"] {
         store
             .create_command(&NewCommand {
@@ -176,6 +177,9 @@ pub fn commands_record_results_once_and_time_out_once(store: &Store) {
             })
             .unwrap();
     }
+    assert!(store.charging_has_command("user-1", "c1").unwrap());
+    assert!(!store.charging_has_command("user-2", "c1").unwrap(), "another driver's session");
+    assert!(!store.charging_has_command("user-1", "c2").unwrap());
     store.set_command_response("cmd-1", "ACCEPTED", deadline).unwrap();
     let (record, first) = store.set_command_result("cmd-1", "ACCEPTED").unwrap().unwrap();
     assert!(first);
