@@ -194,7 +194,8 @@ async fn happy_path_with_duplicate_webhooks_and_refunds(backend: TestBackend) {
     assert_eq!(holds[0].amount, held);
     assert!(holds[0].customer.is_some(), "the driver's customer keeps the card for a difference");
 
-    let collected = charge_and_stop(&setup, &payment_id, &session_id, 0.0).await;
+    // Enough energy that a refund of 10 cents is a partial one.
+    let collected = charge_and_stop(&setup, &payment_id, &session_id, 0.3).await;
     let due = cdr_total_minor(&setup);
     assert_eq!(collected["amountDueMinor"], due, "{collected}");
     assert_eq!(collected["capturedMinor"], due);
