@@ -412,6 +412,12 @@ async fn execute(state: Arc<SimState>, action: Action, response_url: String, out
             send_result(&state, &response_url, "EVSE_OCCUPIED").await;
             return;
         }
+        CommandOutcome::Late => {
+            let late = std::time::Duration::from_secs(u64::from(state.charging.command_timeout_s))
+                + std::time::Duration::from_millis(1_500);
+            tracing::info!(?late, "fault: the command is carried out after its time limit");
+            tokio::time::sleep(late).await;
+        }
         CommandOutcome::Normal | CommandOutcome::Rejected => {}
     }
     match action {

@@ -34,6 +34,9 @@ pub enum CommandOutcome {
     NoResult,
     /// Answer `ACCEPTED`, then `CommandResult` `EVSE_OCCUPIED` (`REJECTED` in 2.1.1).
     EvseOccupied,
+    /// Answer `ACCEPTED`, then carry the command out only after the time limit the
+    /// `CommandResponse` gave has passed: a charger that starts after the EMSP's TIMEOUT.
+    Late,
 }
 
 /// The live fault switches, shared by the test (or CLI) and the running server.

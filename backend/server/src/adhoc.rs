@@ -11,7 +11,9 @@
 //!    location of its first use), sends START_SESSION, and marks the row STARTED.
 //! 3. The session decides the hold ([`AdHocFlow::settle_session`]): a CDR captures its total incl.
 //!    VAT (at most the hold, more as an off-session difference); a session that failed without
-//!    ever being reported by the CPO releases the hold. Roaming does not know payments: the
+//!    ever being reported by the CPO releases the hold (after a TIMEOUT of ours only once
+//!    [`LATE_START_GRACE`] has passed: a charger that starts late revives the session, and its
+//!    CDR must still find the hold). Roaming does not know payments: the
 //!    change-feed follower forwards every `charging.updated` id here, and a sweep in the
 //!    reconciliation schedule repeats the check for every STARTED row whose hold is still open.
 //! 4. Crash between hold and START_SESSION ([`AdHocFlow::recover`], at start-up and with every
@@ -25,7 +27,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use emsp_domain::{Money as DomainMoney, Token, TokenType, TokenUid};
 use emsp_graphql::{AdHocOutcome, AdHocRequest, AdHocStatus, CardPaymentError, CardPayments, CardSetup, PaymentInfo};
 use emsp_payments::{
@@ -41,6 +43,11 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rows looked at per sweep.
 const SWEEP_BATCH: i64 = 500;
+
+/// How long a hold outlives a START_SESSION that timed out on our side without any session: a
+/// charger may still start (OCPI: a session after a TIMEOUT is still a session), and its CDR must
+/// find the hold to capture. After this the sweep releases it.
+pub const LATE_START_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// Store calls a live caller makes on one request between two changes of its rows, counted
 /// generously (`start`: customer, create, hold record, reads; `advance`: reads, claim, attach,
@@ -307,12 +314,12 @@ impl AdHocFlow {
         match started {
             Ok(record) => {
                 tracing::info!(payment_id, charging_id, phase = ?record.state.phase, "ad-hoc session requested");
-                self.settle_session(&record).await
+                self.settle_session(&record, Utc::now()).await
             }
             Err(error) => {
                 // The session row may exist (FAILED by the next sweep) or not: settle decides.
                 tracing::warn!(payment_id, %error, "START_SESSION of an ad-hoc session failed");
-                self.settle_charging_id(&charging_id).await
+                self.settle_charging_id(&charging_id, Utc::now()).await
             }
         }
     }
@@ -340,10 +347,10 @@ impl AdHocFlow {
         Ok(record.token)
     }
 
-    async fn settle_charging_id(&self, charging_id: &str) -> Result<(), CardPaymentError> {
+    async fn settle_charging_id(&self, charging_id: &str, now: DateTime<Utc>) -> Result<(), CardPaymentError> {
         let id = charging_id.to_owned();
         match self.blocking(move |s| s.get_charging(&id)).await? {
-            Some(record) => self.settle_session(&record).await,
+            Some(record) => self.settle_session(&record, now).await,
             None => {
                 let id = charging_id.to_owned();
                 let adhoc = self.blocking(move |s| s.adhoc_for_charging(&id)).await?;
@@ -361,7 +368,7 @@ impl AdHocFlow {
     /// Step 3: what a session means for its hold. A CDR: collect its total incl. VAT. Failed
     /// without the CPO ever reporting a session (REJECTED, TIMEOUT, CPO down): release. Anything
     /// else: wait. Safe to repeat (the payment flows are idempotent).
-    pub async fn settle_session(&self, session: &ChargingRecord) -> Result<(), CardPaymentError> {
+    pub async fn settle_session(&self, session: &ChargingRecord, now: DateTime<Utc>) -> Result<(), CardPaymentError> {
         let id = session.id.clone();
         let Some(payment) = self.blocking(move |s| s.payment_for_session(&id)).await? else { return Ok(()) };
         let view = view_of(&payment).map_err(store_failed)?;
@@ -392,6 +399,11 @@ impl AdHocFlow {
         let never_started =
             session.state.phase == emsp_domain::ChargingPhase::Failed && session.state.session_key.is_none();
         if never_started && matches!(view.status, Status::Held | Status::RequiresAction | Status::Capturable) {
+            let grace = chrono::Duration::from_std(LATE_START_GRACE).unwrap_or(chrono::Duration::MAX);
+            if session.state.failure == Some(emsp_domain::FailureReason::Timeout) && now < session.updated_at + grace {
+                tracing::info!(payment_id = payment.id, "start timed out; the hold waits for a late session");
+                return Ok(());
+            }
             self.payments.cancel(&payment.id, Actor::Api).await.map_err(payment_failed)?;
             tracing::info!(payment_id = payment.id, failure = ?session.state.failure, "session never started; hold released");
         }
@@ -415,7 +427,7 @@ impl AdHocFlow {
             }
         }
         for adhoc in starting {
-            match self.recover_starting(&adhoc).await {
+            match self.recover_starting(&adhoc, now).await {
                 Ok(true) => released += 1,
                 Ok(false) => {}
                 Err(error) => tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc recovery failed; retried"),
@@ -455,7 +467,7 @@ impl AdHocFlow {
 
     /// A STARTING request whose caller stopped: without a sent START_SESSION its hold is
     /// released, else its session decides. True when released.
-    async fn recover_starting(&self, adhoc: &AdHocCharge) -> Result<bool, CardPaymentError> {
+    async fn recover_starting(&self, adhoc: &AdHocCharge, now: DateTime<Utc>) -> Result<bool, CardPaymentError> {
         let lookup = adhoc.charging_id.clone().unwrap_or_default();
         let Some(session) = self.blocking(move |s| s.get_charging(&lookup)).await? else {
             self.abandon(&adhoc.payment_id, AdHocState::Starting, "crash before START_SESSION").await?;
@@ -480,7 +492,7 @@ impl AdHocFlow {
         // From here the session decides (START_SESSION was recorded and perhaps sent, or the
         // session just failed).
         self.move_adhoc(&adhoc.payment_id, AdHocState::Starting, AdHocState::Started, None).await?;
-        self.settle_session(&session).await?;
+        self.settle_session(&session, now).await?;
         Ok(unsent)
     }
 
@@ -488,7 +500,7 @@ impl AdHocFlow {
     /// or a failure whose change-feed notice was missed), and so is every one whose hold was
     /// captured but whose amount due is not collected in full (a capture whose answer was lost,
     /// so the difference was never asked for, or a difference call that failed).
-    pub async fn sweep(&self) -> Result<usize, CardPaymentError> {
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, CardPaymentError> {
         let open = [Phase::Held.as_str(), Phase::RequiresAction.as_str(), Phase::Capturable.as_str()];
         let (captured, pending) = (Phase::Captured.as_str(), DifferencePhase::Pending.as_str());
         let rows = self
@@ -501,7 +513,7 @@ impl AdHocFlow {
         let count = rows.len();
         for adhoc in rows {
             let Some(charging_id) = adhoc.charging_id else { continue };
-            if let Err(error) = self.settle_charging_id(&charging_id).await {
+            if let Err(error) = self.settle_charging_id(&charging_id, now).await {
                 tracing::warn!(payment_id = adhoc.payment_id, %error, "ad-hoc settlement failed; retried next sweep");
             }
         }
@@ -528,7 +540,7 @@ impl AdHocFlow {
                     continue;
                 }
             };
-            if let Err(error) = self.settle_session(&record).await {
+            if let Err(error) = self.settle_session(&record, Utc::now()).await {
                 tracing::warn!(charging_id = id, %error, "ad-hoc settlement failed; the sweep retries");
             }
         }

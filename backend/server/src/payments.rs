@@ -188,7 +188,7 @@ pub async fn schedule(
                 Ok(released) => tracing::info!(released, "ad-hoc holds of interrupted requests released"),
                 Err(error) => tracing::warn!(%error, "ad-hoc recovery failed"),
             }
-            if let Err(error) = adhoc.sweep().await {
+            if let Err(error) = adhoc.sweep(chrono::Utc::now()).await {
                 tracing::warn!(%error, "ad-hoc settlement sweep failed");
             }
         }

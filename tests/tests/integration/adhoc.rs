@@ -368,11 +368,65 @@ async fn ad_hoc_command_timeout_without_a_session_releases_the_hold() {
     assert_eq!(started["status"], "STARTED", "{started}");
     assert_eq!(started["payment"]["status"], "CAPTURABLE");
     let payment_id = started["payment"]["id"].as_str().unwrap().to_owned();
+    let session = started["payment"]["session"]["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session})).await;
+        if body["data"]["chargingSession"]["failureReason"] == "TIMEOUT" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no TIMEOUT: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The charger may still start: the hold waits (the sweep runs every second meanwhile) ...
+    setup.app.adhoc().sweep(chrono::Utc::now()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let body = gql(&setup.app, &setup.driver, PAYMENT, json!({"id": payment_id})).await;
+    assert_eq!(body["data"]["payment"]["status"], "CAPTURABLE", "kept for a late start: {body}");
+    // ... until the grace has passed; then the sweep releases it.
+    let later = chrono::Utc::now() + chrono::Duration::from_std(emsp_server::adhoc::LATE_START_GRACE).unwrap();
+    setup.app.adhoc().sweep(later + chrono::Duration::seconds(1)).await.unwrap();
     let payment = payment_until(&setup, &setup.driver, &payment_id, "the release", |p| p["status"] == "CANCELED").await;
-    let session = payment["session"]["id"].as_str().unwrap();
-    let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session})).await;
-    assert_eq!(body["data"]["chargingSession"]["failureReason"], "TIMEOUT", "{body}");
+    assert_eq!(payment["capturedMinor"], 0);
     assert_eq!(setup.fake.captured_total(), 0);
+    setup.app.stop().await;
+    setup.fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_hoc_session_that_starts_after_our_timeout_is_still_paid() {
+    let Some(setup) = setup(TestBackend::Sqlite, &[]).await else { return };
+    // The CPO accepts START_SESSION, and the charger starts after our time limit has passed.
+    setup.cpo.faults().set_command_outcome(CommandOutcome::Late);
+    let started = start_ad_hoc(&setup, "pm_card_visa").await;
+    assert_eq!(started["status"], "STARTED", "{started}");
+    let payment_id = started["payment"]["id"].as_str().unwrap().to_owned();
+    let session_id = started["payment"]["session"]["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session_id})).await;
+        if body["data"]["chargingSession"]["failureReason"] == "TIMEOUT" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no TIMEOUT first: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    setup.cpo.faults().set_command_outcome(CommandOutcome::Normal);
+    // The late session revives the driver's session; its CDR is collected from the kept hold.
+    loop {
+        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session_id})).await;
+        if body["data"]["chargingSession"]["status"] == "CHARGING" {
+            assert_eq!(body["data"]["chargingSession"]["payment"]["status"], "CAPTURABLE", "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the late session never came: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let collected = charge_and_stop(&setup, &payment_id, &session_id, 0.3).await;
+    let due = cdr_total_minor(&setup);
+    assert!(due > 0);
+    assert_eq!((collected["amountDueMinor"].as_i64(), collected["capturedMinor"].as_i64()), (Some(due), Some(due)));
+    assert_eq!(setup.fake.captured_total(), due, "captured once, the CDR's price");
     setup.app.stop().await;
     setup.fake.stop().await;
 }
