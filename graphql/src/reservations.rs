@@ -24,6 +24,8 @@ pub enum ReservationStatus {
     Expired,
     /// Not made (see `failureReason`).
     Failed,
+    /// The driver started charging at the reserved charger while it held.
+    Used,
 }
 
 impl From<Status> for ReservationStatus {
@@ -35,6 +37,7 @@ impl From<Status> for ReservationStatus {
             Status::Cancelled => Self::Cancelled,
             Status::Expired => Self::Expired,
             Status::Failed => Self::Failed,
+            Status::Used => Self::Used,
         }
     }
 }

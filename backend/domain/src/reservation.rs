@@ -8,6 +8,7 @@
 //!     |                            +--CANCELED_RESERVATION result (the CPO ended it)-----> CANCELLED
 //!     +--refused / failed / no answer in time--> FAILED (reason)
 //!     +--expiry without an answer------------> EXPIRED
+//! ACTIVE / CANCELLING --the driver's session starts there before the expiry--> USED
 //! ```
 //!
 //! Late and out-of-order answers: an ACCEPTED that arrives after our own time limit still makes
@@ -34,6 +35,8 @@ pub enum ReservationStatus {
     Expired,
     /// The reservation was not made (see [`FailureReason`]).
     Failed,
+    /// The driver started charging at the reserved charger: the reservation served its purpose.
+    Used,
 }
 
 impl ReservationStatus {
@@ -45,6 +48,7 @@ impl ReservationStatus {
             Self::Cancelled => "CANCELLED",
             Self::Expired => "EXPIRED",
             Self::Failed => "FAILED",
+            Self::Used => "USED",
         }
     }
 
@@ -97,12 +101,15 @@ pub fn reservation_failure_message(reason: FailureReason) -> &'static str {
     }
 }
 
-/// A reservation's status and, when it failed, why.
+/// A reservation's status and, when it failed, why. `used_at`: when a session of the driver
+/// that the CPO reported started at the reserved charger after the reservation was made, if one
+/// did (a session before the charger confirmed still uses it: the confirmation may be late).
 pub fn reservation_status(
     reserve: CommandFacts<'_>,
     cancel: Option<CommandFacts<'_>>,
     expiry: DateTime<Utc>,
     now: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
 ) -> (ReservationStatus, Option<FailureReason>) {
     let reserve_result = reserve.result.and_then(CommandResultType::parse);
     if reserve_result == Some(CommandResultType::CanceledReservation) {
@@ -110,6 +117,9 @@ pub fn reservation_status(
     }
     if cancel.is_some_and(|c| c.accepted()) {
         return (ReservationStatus::Cancelled, None);
+    }
+    if reserve.accepted() && used_at.is_some_and(|at| at < expiry) {
+        return (ReservationStatus::Used, None);
     }
     if !reserve.accepted()
         && let Some(reason) = reserve.failure()
@@ -143,7 +153,7 @@ mod tests {
     const EXPIRY_MINUTE: u32 = 30;
 
     fn status(reserve: CommandFacts<'_>, cancel: Option<CommandFacts<'_>>, now: u32) -> ReservationStatus {
-        reservation_status(reserve, cancel, at(EXPIRY_MINUTE), at(now)).0
+        reservation_status(reserve, cancel, at(EXPIRY_MINUTE), at(now), None).0
     }
 
     #[test]
@@ -168,12 +178,12 @@ mod tests {
             ("TIMEOUT", FailureReason::Timeout),
             ("FAILED", FailureReason::Failed),
         ] {
-            let got = reservation_status(facts(Some(result), false), None, at(EXPIRY_MINUTE), at(1));
+            let got = reservation_status(facts(Some(result), false), None, at(EXPIRY_MINUTE), at(1), None);
             assert_eq!(got, (ReservationStatus::Failed, Some(reason)), "{result}");
         }
-        let unanswered = reservation_status(facts(None, true), None, at(EXPIRY_MINUTE), at(5));
+        let unanswered = reservation_status(facts(None, true), None, at(EXPIRY_MINUTE), at(5), None);
         assert_eq!(unanswered, (ReservationStatus::Failed, Some(FailureReason::Timeout)));
-        let later = reservation_status(facts(None, true), None, at(EXPIRY_MINUTE), at(40));
+        let later = reservation_status(facts(None, true), None, at(EXPIRY_MINUTE), at(40), None);
         assert_eq!(later.0, ReservationStatus::Failed, "a failure stays a failure after the expiry");
     }
 
@@ -196,6 +206,26 @@ mod tests {
             "a confirmed cancel reads as such after the expiry too"
         );
         assert_eq!(status(active, Some(facts(None, false)), 45), ReservationStatus::Expired);
+    }
+
+    #[test]
+    fn a_session_at_the_reserved_charger_uses_the_reservation() {
+        let active = facts(Some("ACCEPTED"), false);
+        let used = |reserve, cancel, now, started: u32| {
+            reservation_status(reserve, cancel, at(EXPIRY_MINUTE), at(now), Some(at(started))).0
+        };
+        assert_eq!(used(active, None, 12, 10), ReservationStatus::Used);
+        assert_eq!(used(active, None, 45, 10), ReservationStatus::Used, "used, not expired, after the expiry");
+        assert_eq!(used(active, Some(facts(None, false)), 12, 10), ReservationStatus::Used, "a pending cancel");
+        assert_eq!(used(active, None, 45, EXPIRY_MINUTE), ReservationStatus::Expired, "a session after the expiry");
+        assert_eq!(used(facts(Some("ACCEPTED"), true), None, 12, 10), ReservationStatus::Used, "a late acceptance");
+        assert_eq!(used(facts(None, false), None, 12, 10), ReservationStatus::Requested, "never confirmed");
+        assert_eq!(
+            used(active, Some(facts(Some("ACCEPTED"), false)), 12, 10),
+            ReservationStatus::Cancelled,
+            "the driver's confirmed cancel wins"
+        );
+        assert!(!ReservationStatus::Used.is_open());
     }
 
     #[test]

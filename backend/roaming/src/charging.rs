@@ -533,11 +533,24 @@ pub async fn reservations(
         let pairs = store.reservations_of_user(&user, limit)?;
         let mut reservations = Vec::with_capacity(pairs.len());
         for (reserve, cancel) in pairs {
-            let Some(reservation) = reservation_of(&reserve, cancel.as_ref(), now) else {
+            let Some(mut reservation) = reservation_of(&reserve, cancel.as_ref(), now, None) else {
                 tracing::warn!(command = %reserve.id, "a stored RESERVE_NOW cannot be read; left out");
                 continue;
             };
             let location_key = store.location_key_of_partner(&reservation.partner_id, &reservation.location_id)?;
+            // Did the driver charge there while it held? Then it was used.
+            if let Some(key) = &location_key
+                && matches!(
+                    reservation.status,
+                    ReservationStatus::Active | ReservationStatus::Cancelling | ReservationStatus::Expired
+                )
+            {
+                let (evse, from) = (reservation.evse_uid.as_deref(), reservation.created_at);
+                let used_at = store.first_reported_charging_at(&user, key, evse, from, reservation.expires_at)?;
+                if used_at.is_some() {
+                    reservation = reservation_of(&reserve, cancel.as_ref(), now, used_at).unwrap_or(reservation);
+                }
+            }
             reservations.push(Reservation { location_key, ..reservation });
         }
         Ok(reservations)
@@ -550,11 +563,16 @@ fn facts(command: &CommandRecord) -> CommandFacts<'_> {
 }
 
 /// Reads a RESERVE_NOW command (the body we sent, in either version) into a reservation.
-fn reservation_of(reserve: &CommandRecord, cancel: Option<&CommandRecord>, now: DateTime<Utc>) -> Option<Reservation> {
+fn reservation_of(
+    reserve: &CommandRecord,
+    cancel: Option<&CommandRecord>,
+    now: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+) -> Option<Reservation> {
     let body: Value = serde_json::from_str(&reserve.request).ok()?;
     let text = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
     let expires_at = DateTime::parse_from_rfc3339(&text("expiry_date")?).ok()?.with_timezone(&Utc);
-    let (status, failure) = reservation_status(facts(reserve), cancel.map(facts), expires_at, now);
+    let (status, failure) = reservation_status(facts(reserve), cancel.map(facts), expires_at, now, used_at);
     Some(Reservation {
         id: reserve.reservation_id.clone().or_else(|| text("reservation_id"))?,
         command_id: reserve.id.clone(),

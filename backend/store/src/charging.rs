@@ -705,6 +705,34 @@ impl Store {
             .collect())
     }
 
+    /// When the driver's first session at `location_key` (at `evse_uid`, when given) requested
+    /// within `[from, to)` was requested, counting only sessions the CPO reported (it started
+    /// there): what uses up a reservation of that charger.
+    pub fn first_reported_charging_at(
+        &self,
+        user_id: &str,
+        location_key: &str,
+        evse_uid: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut conn = self.conn()?;
+        let mut query = charging_sessions::table
+            .filter(charging_sessions::user_id.eq(user_id))
+            .filter(charging_sessions::location_key.eq(location_key.to_ascii_uppercase()))
+            .filter(charging_sessions::session_key.is_not_null())
+            .filter(charging_sessions::created_at.ge(from.naive_utc()))
+            .filter(charging_sessions::created_at.lt(to.naive_utc()))
+            .select(charging_sessions::created_at)
+            .order(charging_sessions::created_at.asc())
+            .into_boxed();
+        if let Some(uid) = evse_uid {
+            query = query.filter(charging_sessions::evse_uid.eq(uid.to_owned()));
+        }
+        let first: Option<NaiveDateTime> = query.first(&mut *conn).optional()?;
+        Ok(first.map(|at| at.and_utc()))
+    }
+
     /// The key of the location `location_id` that `partner_id` sent us (any case), if we have it.
     pub fn location_key_of_partner(&self, partner_id: &str, location_id: &str) -> StoreResult<Option<String>> {
         let mut conn = self.conn()?;

@@ -610,6 +610,37 @@ async fn command_until(setup: &Setup, id: &str, check: impl Fn(&Value) -> bool) 
     }
 }
 
+/// A reservation the driver charges on reads USED (and is no longer open).
+#[tokio::test]
+async fn a_reservation_is_used_when_the_driver_charges_there() {
+    let Some(setup) = setup(TestBackend::Sqlite).await else { return };
+    let until = (chrono::Utc::now() + chrono::Duration::minutes(15)).to_rfc3339();
+    let body = gql(
+        &setup.app,
+        &setup.driver.token,
+        "mutation($c: ID!, $e: String, $u: DateTime!) { reserve(chargerId: $c, evseUid: $e, until: $u) { id reservationId } }",
+        json!({"c": setup.charger, "e": setup.evse, "u": until}),
+    )
+    .await;
+    let reserved = &body["data"]["reserve"];
+    let done = command_until(&setup, reserved["id"].as_str().unwrap(), |c| c["result"] != "PENDING").await;
+    assert_eq!(done["result"], "ACCEPTED", "{done}");
+    const RESERVATIONS: &str = "query($open: Boolean) { myReservations(open: $open) { id status } }";
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({})).await;
+    assert_eq!(body["data"]["myReservations"][0]["status"], "ACTIVE", "{body}");
+
+    let started = start(&setup, &setup.driver.token).await;
+    let id = started["data"]["startCharging"]["id"].as_str().unwrap_or_else(|| panic!("{started}")).to_owned();
+    session_until(&setup, &id, "charging on the reserved EVSE", |s| s["status"] == "CHARGING").await;
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({})).await;
+    assert_eq!(body["data"]["myReservations"][0]["id"], reserved["reservationId"], "{body}");
+    assert_eq!(body["data"]["myReservations"][0]["status"], "USED", "{body}");
+    let body = gql(&setup.app, &setup.driver.token, RESERVATIONS, json!({"open": true})).await;
+    assert_eq!(body["data"]["myReservations"], json!([]), "a used reservation is not open: {body}");
+    setup.cpo.stop().await;
+    setup.app.stop().await;
+}
+
 /// Reservations and unlocking: RESERVE_NOW, CANCEL_RESERVATION (an unknown one too) and
 /// UNLOCK_CONNECTOR, each with its result from the charger.
 #[tokio::test]

@@ -269,3 +269,35 @@ pub fn reservations_pair_each_reserve_with_its_newest_cancel(store: &Store) {
     assert_eq!(store.reservations_of_user("user-1", 1).unwrap().len(), 1);
     assert!(store.reservations_of_user("nobody", 10).unwrap().is_empty());
 }
+
+pub fn the_first_reported_session_at_a_charger_is_found_in_a_window(store: &Store) {
+    let report = |key: &str| SessionReport {
+        session_key: key.into(),
+        status: SessionStatus::Active,
+        kwh: Decimal::ONE,
+        cost: None,
+        currency: Currency::new("EUR").unwrap(),
+        start: at(0),
+        end: None,
+        last_updated: at(1),
+    };
+    let before = Utc::now() - Duration::minutes(1);
+    // Requested only (the CPO never reported it): does not count.
+    store.create_charging(&new_charging("c1", "user-1", "ref-1", "APP1")).unwrap();
+    let nothing =
+        store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), before, before + Duration::hours(1));
+    assert_eq!(nothing.unwrap(), None);
+    let created = store.create_charging(&new_charging("c2", "user-1", "ref-2", "APP1")).unwrap();
+    store.apply_charging_event("c2", &ChargingEvent::SessionReport(report("NL*ABC*S2"))).unwrap();
+    let window = (before, before + Duration::hours(1));
+    let found = store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), window.0, window.1).unwrap();
+    assert_eq!(found.map(|at| at.timestamp_micros()), Some(created.created_at.timestamp_micros()));
+    assert!(store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", None, window.0, window.1).unwrap().is_some());
+    let other_evse = store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", Some("E2"), window.0, window.1);
+    assert_eq!(other_evse.unwrap(), None, "another EVSE of the charger");
+    let other_user = store.first_reported_charging_at("user-2", "NL*ABC*LOC-1", None, window.0, window.1);
+    assert_eq!(other_user.unwrap(), None);
+    let later =
+        store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", None, window.1, window.1 + Duration::hours(1));
+    assert_eq!(later.unwrap(), None, "outside the window");
+}
