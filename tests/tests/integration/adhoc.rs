@@ -137,6 +137,20 @@ async fn payment_until(setup: &Setup, token: &str, id: &str, what: &str, check: 
     }
 }
 
+/// Polls the driver's session until `check` holds.
+async fn session_until(setup: &Setup, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": id})).await;
+        let session = body["data"]["chargingSession"].clone();
+        if check(&session) {
+            return session;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "timed out waiting for {what}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Stops the session once it charges and has cost at least `min_cost` (excl. VAT), and waits
 /// for the payment to be collected.
 async fn charge_and_stop(setup: &Setup, payment_id: &str, session_id: &str, min_cost: f64) -> Value {
@@ -369,15 +383,7 @@ async fn ad_hoc_command_timeout_without_a_session_releases_the_hold() {
     assert_eq!(started["payment"]["status"], "CAPTURABLE");
     let payment_id = started["payment"]["id"].as_str().unwrap().to_owned();
     let session = started["payment"]["session"]["id"].as_str().unwrap().to_owned();
-    let started = Instant::now();
-    loop {
-        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session})).await;
-        if body["data"]["chargingSession"]["failureReason"] == "TIMEOUT" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no TIMEOUT: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    session_until(&setup, &session, "our TIMEOUT", |s| s["failureReason"] == "TIMEOUT").await;
     // The charger may still start: the hold waits (the sweep runs every second meanwhile) ...
     setup.app.adhoc().sweep(chrono::Utc::now()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -402,26 +408,11 @@ async fn ad_hoc_session_that_starts_after_our_timeout_is_still_paid() {
     assert_eq!(started["status"], "STARTED", "{started}");
     let payment_id = started["payment"]["id"].as_str().unwrap().to_owned();
     let session_id = started["payment"]["session"]["id"].as_str().unwrap().to_owned();
-    let started = Instant::now();
-    loop {
-        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session_id})).await;
-        if body["data"]["chargingSession"]["failureReason"] == "TIMEOUT" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "no TIMEOUT first: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    session_until(&setup, &session_id, "our TIMEOUT first", |s| s["failureReason"] == "TIMEOUT").await;
     setup.cpo.faults().set_command_outcome(CommandOutcome::Normal);
     // The late session revives the driver's session; its CDR is collected from the kept hold.
-    loop {
-        let body = gql(&setup.app, &setup.driver, SESSION, json!({"id": session_id})).await;
-        if body["data"]["chargingSession"]["status"] == "CHARGING" {
-            assert_eq!(body["data"]["chargingSession"]["payment"]["status"], "CAPTURABLE", "{body}");
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the late session never came: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let revived = session_until(&setup, &session_id, "the late session", |s| s["status"] == "CHARGING").await;
+    assert_eq!(revived["payment"]["status"], "CAPTURABLE", "{revived}");
     let collected = charge_and_stop(&setup, &payment_id, &session_id, 0.3).await;
     let due = cdr_total_minor(&setup);
     assert!(due > 0);

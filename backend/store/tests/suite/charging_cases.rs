@@ -23,6 +23,20 @@ fn new_charging<'a>(id: &'a str, user: &'a str, reference: &'a str, token: &'a s
     }
 }
 
+/// The CPO reports a session as ACTIVE with 1 kWh.
+fn active_report(session_key: &str) -> SessionReport {
+    SessionReport {
+        session_key: session_key.into(),
+        status: SessionStatus::Active,
+        kwh: Decimal::ONE,
+        cost: None,
+        currency: Currency::new("EUR").unwrap(),
+        start: at(0),
+        end: None,
+        last_updated: at(1),
+    }
+}
+
 fn cpo() -> PartyId {
     party()
 }
@@ -145,17 +159,7 @@ pub fn sessions_match_by_reference_then_token(store: &Store) {
     assert!(store.match_charging("partner-1", Some("unknown"), None, ("nobody", "none")).unwrap().is_none());
 
     // Once linked to a CPO session, the session key finds it and the token no longer does.
-    let report = SessionReport {
-        session_key: "NL*ABC*S1".into(),
-        status: SessionStatus::Active,
-        kwh: Decimal::ONE,
-        cost: None,
-        currency: Currency::new("EUR").unwrap(),
-        start: at(0),
-        end: None,
-        last_updated: at(1),
-    };
-    store.apply_charging_event("c1", &ChargingEvent::SessionReport(report)).unwrap();
+    store.apply_charging_event("c1", &ChargingEvent::SessionReport(active_report("NL*ABC*S1"))).unwrap();
     assert_eq!(store.match_charging("partner-1", None, Some("NL*ABC*S1"), ("z", "z")).unwrap().unwrap().id, "c1");
     assert!(store.match_charging("partner-1", None, None, ("APP1", "x")).unwrap().is_none());
 }
@@ -271,16 +275,6 @@ pub fn reservations_pair_each_reserve_with_its_newest_cancel(store: &Store) {
 }
 
 pub fn the_first_reported_session_at_a_charger_is_found_in_a_window(store: &Store) {
-    let report = |key: &str| SessionReport {
-        session_key: key.into(),
-        status: SessionStatus::Active,
-        kwh: Decimal::ONE,
-        cost: None,
-        currency: Currency::new("EUR").unwrap(),
-        start: at(0),
-        end: None,
-        last_updated: at(1),
-    };
     let before = Utc::now() - Duration::minutes(1);
     // Requested only (the CPO never reported it): does not count.
     store.create_charging(&new_charging("c1", "user-1", "ref-1", "APP1")).unwrap();
@@ -288,7 +282,7 @@ pub fn the_first_reported_session_at_a_charger_is_found_in_a_window(store: &Stor
         store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), before, before + Duration::hours(1));
     assert_eq!(nothing.unwrap(), None);
     let created = store.create_charging(&new_charging("c2", "user-1", "ref-2", "APP1")).unwrap();
-    store.apply_charging_event("c2", &ChargingEvent::SessionReport(report("NL*ABC*S2"))).unwrap();
+    store.apply_charging_event("c2", &ChargingEvent::SessionReport(active_report("NL*ABC*S2"))).unwrap();
     let window = (before, before + Duration::hours(1));
     let found = store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), window.0, window.1).unwrap();
     assert_eq!(found.map(|at| at.timestamp_micros()), Some(created.created_at.timestamp_micros()));
