@@ -19,7 +19,9 @@ use emsp_domain::{
 };
 use emsp_ocpi::OcpiVersion;
 use emsp_ocpi::commands::{ChargingPreferences, CommandRequest, CommandResponse, CommandResult, CommandType};
-use emsp_store::{ChargingRecord, CommandRecord, NewCharging, NewCommand, Partner, PartnerStatus, Store, StoreError};
+use emsp_store::{
+    ChargingRecord, CommandRecord, NewCharging, NewCommand, Partner, PartnerStatus, ReportedCharging, Store, StoreError,
+};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -532,30 +534,54 @@ pub async fn reservations(
     blocking(move || {
         let pairs = store.reservations_of_user(&user, limit)?;
         let mut reservations = Vec::with_capacity(pairs.len());
-        for (reserve, cancel) in pairs {
-            let Some(mut reservation) = reservation_of(&reserve, cancel.as_ref(), now, None) else {
-                tracing::warn!(command = %reserve.id, "a stored RESERVE_NOW cannot be read; left out");
-                continue;
-            };
-            let location_key = store.location_key_of_partner(&reservation.partner_id, &reservation.location_id)?;
-            // Did the driver charge there while it held? Then it was used.
-            if let Some(key) = &location_key
-                && matches!(
-                    reservation.status,
-                    ReservationStatus::Active | ReservationStatus::Cancelling | ReservationStatus::Expired
-                )
-            {
-                let (evse, from) = (reservation.evse_uid.as_deref(), reservation.created_at);
-                let used_at = store.first_reported_charging_at(&user, key, evse, from, reservation.expires_at)?;
-                if used_at.is_some() {
-                    reservation = reservation_of(&reserve, cancel.as_ref(), now, used_at).unwrap_or(reservation);
-                }
+        for (reserve, cancel) in &pairs {
+            match reservation_of(reserve, cancel.as_ref(), now, None) {
+                Some(reservation) => reservations.push((reservation, reserve, cancel.as_ref())),
+                None => tracing::warn!(command = %reserve.id, "a stored RESERVE_NOW cannot be read; left out"),
             }
-            reservations.push(Reservation { location_key, ..reservation });
         }
-        Ok(reservations)
+        // Two queries for the whole list: the chargers' keys, and the driver's sessions since the
+        // oldest reservation that may have been used.
+        let wanted: Vec<(String, String)> =
+            reservations.iter().map(|(r, _, _)| (r.partner_id.clone(), r.location_id.clone())).collect();
+        let keys = store.location_keys_of_partners(&wanted)?;
+        let usable = |r: &Reservation| {
+            matches!(r.status, ReservationStatus::Active | ReservationStatus::Cancelling | ReservationStatus::Expired)
+        };
+        let since = reservations.iter().filter(|(r, _, _)| usable(r)).map(|(r, _, _)| r.created_at).min();
+        let sessions = match since {
+            Some(since) => store.reported_chargings_of_user(&user, since)?,
+            None => Vec::new(),
+        };
+        Ok(reservations
+            .into_iter()
+            .map(|(reservation, reserve, cancel)| {
+                let location_key =
+                    keys.get(&(reservation.partner_id.clone(), reservation.location_id.clone())).cloned();
+                let used_at = match &location_key {
+                    Some(key) if usable(&reservation) => used_at(&reservation, key, &sessions),
+                    _ => None,
+                };
+                let reservation = match used_at {
+                    Some(_) => reservation_of(reserve, cancel, now, used_at).unwrap_or(reservation),
+                    None => reservation,
+                };
+                Reservation { location_key, ..reservation }
+            })
+            .collect())
     })
     .await
+}
+
+/// When the first of the driver's reported sessions at the reserved charger (and EVSE, when one
+/// was reserved) was requested while the reservation held, if one was.
+fn used_at(reservation: &Reservation, location_key: &str, sessions: &[ReportedCharging]) -> Option<DateTime<Utc>> {
+    sessions
+        .iter()
+        .filter(|s| s.location_key.eq_ignore_ascii_case(location_key))
+        .filter(|s| reservation.evse_uid.as_deref().is_none_or(|uid| uid.eq_ignore_ascii_case(&s.evse_uid)))
+        .map(|s| s.requested_at)
+        .find(|at| *at >= reservation.created_at && *at < reservation.expires_at)
 }
 
 fn facts(command: &CommandRecord) -> CommandFacts<'_> {

@@ -10,6 +10,8 @@
 //!
 //! CDRs are immutable in OCPI: a second POST of a known CDR is a duplicate and changes nothing.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use emsp_domain::{Cdr, CdrToken, ChargingEvent, ChargingState, Price, Session, TransitionError};
@@ -43,6 +45,14 @@ pub struct NewCharging<'a> {
     pub contract_id: &'a str,
     /// Unique: the CPO repeats it in the session and the CDR.
     pub authorization_reference: &'a str,
+}
+
+/// A session of a driver that the CPO reported, as reservations need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedCharging {
+    pub location_key: String,
+    pub evse_uid: String,
+    pub requested_at: DateTime<Utc>,
 }
 
 /// A driver's session as stored.
@@ -705,32 +715,61 @@ impl Store {
             .collect())
     }
 
-    /// When the driver's first session at `location_key` (at `evse_uid`, when given) requested
-    /// within `[from, to)` was requested, counting only sessions the CPO reported (it started
-    /// there): what uses up a reservation of that charger.
-    pub fn first_reported_charging_at(
+    /// The driver's sessions requested since `since` that the CPO reported (they started at the
+    /// charger), oldest first: what uses up the driver's reservations. One query.
+    pub fn reported_chargings_of_user(
         &self,
         user_id: &str,
-        location_key: &str,
-        evse_uid: Option<&str>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<ReportedCharging>> {
         let mut conn = self.conn()?;
-        let mut query = charging_sessions::table
+        let rows: Vec<(String, String, NaiveDateTime)> = charging_sessions::table
             .filter(charging_sessions::user_id.eq(user_id))
-            .filter(charging_sessions::location_key.eq(location_key.to_ascii_uppercase()))
             .filter(charging_sessions::session_key.is_not_null())
-            .filter(charging_sessions::created_at.ge(from.naive_utc()))
-            .filter(charging_sessions::created_at.lt(to.naive_utc()))
-            .select(charging_sessions::created_at)
+            .filter(charging_sessions::created_at.ge(since.naive_utc()))
+            .select((charging_sessions::location_key, charging_sessions::evse_uid, charging_sessions::created_at))
             .order(charging_sessions::created_at.asc())
-            .into_boxed();
-        if let Some(uid) = evse_uid {
-            query = query.filter(charging_sessions::evse_uid.eq(uid.to_owned()));
+            .load(&mut *conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(location_key, evse_uid, created_at)| ReportedCharging {
+                location_key,
+                evse_uid,
+                requested_at: created_at.and_utc(),
+            })
+            .collect())
+    }
+
+    /// [`Store::location_key_of_partner`] for several `(partner_id, location_id)` pairs in one
+    /// query; pairs without a location are left out.
+    pub fn location_keys_of_partners(
+        &self,
+        pairs: &[(String, String)],
+    ) -> StoreResult<HashMap<(String, String), String>> {
+        let mut found = HashMap::new();
+        if pairs.is_empty() {
+            return Ok(found);
         }
-        let first: Option<NaiveDateTime> = query.first(&mut *conn).optional()?;
-        Ok(first.map(|at| at.and_utc()))
+        let mut partners: Vec<&str> = pairs.iter().map(|(partner, _)| partner.as_str()).collect();
+        partners.sort_unstable();
+        partners.dedup();
+        let mut conn = self.conn()?;
+        for chunk in pairs.chunks(500) {
+            let ids: Vec<&str> = chunk.iter().map(|(_, id)| id.as_str()).collect();
+            let rows: Vec<(Option<String>, String, String)> = locations::table
+                .filter(locations::partner_id.eq_any(&partners))
+                .filter(locations::location_id.eq_any(&ids))
+                .select((locations::partner_id, locations::location_id, locations::key))
+                .order(locations::key.asc())
+                .load(&mut *conn)?;
+            for (partner, id, key) in rows {
+                if let Some(partner) = partner {
+                    found.entry((partner, id)).or_insert(key);
+                }
+            }
+        }
+        found.retain(|pair, _| pairs.contains(pair));
+        Ok(found)
     }
 
     /// The key of the location `location_id` that `partner_id` sent us (any case), if we have it.

@@ -24,7 +24,7 @@ pub use adhoc::{AdHocCharge, AdHocState};
 pub use change_feed::{Change, ChangeKind};
 pub use charging::{
     Applied, CdrRecord, ChargingRecord, ChargingUpdate, CommandRecord, NewCdr, NewCharging, NewCommand, PriceCheck,
-    SessionRecord, object_key,
+    ReportedCharging, SessionRecord, object_key,
 };
 pub use crypto::{TokenCipher, generate_token, hash_token};
 pub use database::{

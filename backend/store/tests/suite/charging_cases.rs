@@ -278,20 +278,37 @@ pub fn the_first_reported_session_at_a_charger_is_found_in_a_window(store: &Stor
     let before = Utc::now() - Duration::minutes(1);
     // Requested only (the CPO never reported it): does not count.
     store.create_charging(&new_charging("c1", "user-1", "ref-1", "APP1")).unwrap();
-    let nothing =
-        store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), before, before + Duration::hours(1));
-    assert_eq!(nothing.unwrap(), None);
+    assert_eq!(store.reported_chargings_of_user("user-1", before).unwrap(), vec![]);
     let created = store.create_charging(&new_charging("c2", "user-1", "ref-2", "APP1")).unwrap();
     store.apply_charging_event("c2", &ChargingEvent::SessionReport(active_report("NL*ABC*S2"))).unwrap();
-    let window = (before, before + Duration::hours(1));
-    let found = store.first_reported_charging_at("user-1", "nl*abc*loc-1", Some("E1"), window.0, window.1).unwrap();
-    assert_eq!(found.map(|at| at.timestamp_micros()), Some(created.created_at.timestamp_micros()));
-    assert!(store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", None, window.0, window.1).unwrap().is_some());
-    let other_evse = store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", Some("E2"), window.0, window.1);
-    assert_eq!(other_evse.unwrap(), None, "another EVSE of the charger");
-    let other_user = store.first_reported_charging_at("user-2", "NL*ABC*LOC-1", None, window.0, window.1);
-    assert_eq!(other_user.unwrap(), None);
-    let later =
-        store.first_reported_charging_at("user-1", "NL*ABC*LOC-1", None, window.1, window.1 + Duration::hours(1));
-    assert_eq!(later.unwrap(), None, "outside the window");
+    let reported = store.reported_chargings_of_user("user-1", before).unwrap();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!((reported[0].location_key.as_str(), reported[0].evse_uid.as_str()), ("NL*ABC*LOC-1", "E1"));
+    assert_eq!(reported[0].requested_at.timestamp_micros(), created.created_at.timestamp_micros());
+    assert!(store.reported_chargings_of_user("user-2", before).unwrap().is_empty(), "another driver's");
+    let later = Utc::now() + Duration::minutes(1);
+    assert!(store.reported_chargings_of_user("user-1", later).unwrap().is_empty(), "before the window");
+}
+
+pub fn location_keys_are_found_for_many_partner_locations_at_once(store: &Store) {
+    let partner = |name: &str| {
+        let new = emsp_store::NewPartner {
+            name,
+            status: emsp_store::PartnerStatus::Registered,
+            versions_url: None,
+            incoming_token: None,
+            outgoing_token: None,
+        };
+        store.create_partner(&new).unwrap().id
+    };
+    let (one, two) = (partner("CPO one"), partner("CPO two"));
+    let asked = vec![(one.clone(), "LOC-1".to_owned()), (one.clone(), "NOPE".to_owned())];
+    assert!(store.location_keys_of_partners(&asked).unwrap().is_empty(), "no locations yet");
+    store.upsert_location(&emsp_domain::fixtures::location("LOC-1", 52.0, 4.0), Some(&one)).unwrap();
+    store.upsert_location(&emsp_domain::fixtures::location("LOC-2", 52.1, 4.1), Some(&one)).unwrap();
+    let found = store.location_keys_of_partners(&asked).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[&asked[0]], "NL*ABC*LOC-1");
+    let other = vec![(two, "LOC-1".to_owned())];
+    assert!(store.location_keys_of_partners(&other).unwrap().is_empty(), "another partner's location id");
 }

@@ -70,6 +70,7 @@ store_test_suite!(
     commands_record_results_once_and_time_out_once,
     reservations_pair_each_reserve_with_its_newest_cancel,
     the_first_reported_session_at_a_charger_is_found_in_a_window,
+    location_keys_are_found_for_many_partner_locations_at_once,
     cpo_sessions_keep_the_newest_and_their_link,
     cdrs_are_stored_once_with_their_raw_body_and_price_check,
     tokens_round_trip_and_a_uid_is_unique_per_party_in_any_case,
