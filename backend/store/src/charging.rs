@@ -325,6 +325,58 @@ fn cdr_token_key(conn: &mut DbConnection, token: &CdrToken) -> StoreResult<Optio
         .optional()?)
 }
 
+diesel::define_sql_function! {
+    /// SQL `UPPER`, on both backends.
+    fn upper(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    /// SQL `REPLACE`, on both backends.
+    fn replace(
+        text: diesel::sql_types::Text,
+        from: diesel::sql_types::Text,
+        to: diesel::sql_types::Text,
+    ) -> diesel::sql_types::Text;
+}
+
+/// CDRs that arrived before their token existed (no `token_key`: a card in use at CPOs before
+/// it was imported here) are given the new tokens, matched as [`cdr_token_key`] would have: by uid
+/// (any case), else by contract id (2.1.1 CDRs name it as the uid). Call in the transaction that
+/// inserts the tokens; `tokens`: `(key, uid_key, contract_key)`. Returns how many were adopted.
+pub(crate) fn adopt_orphan_cdrs(conn: &mut DbConnection, tokens: &[(String, String, String)]) -> StoreResult<usize> {
+    let mut adopted = 0;
+    for chunk in tokens.chunks(400) {
+        let mut by_uid: HashMap<&str, &str> = HashMap::new();
+        let mut by_contract: HashMap<&str, &str> = HashMap::new();
+        for (key, uid_key, contract_key) in chunk {
+            by_uid.entry(uid_key.as_str()).or_insert(key.as_str());
+            if !contract_key.is_empty() {
+                by_contract.entry(contract_key.as_str()).or_insert(key.as_str());
+            }
+        }
+        let uids: Vec<&str> = by_uid.keys().copied().collect();
+        let contracts: Vec<&str> = by_contract.keys().copied().collect();
+        // `contract_key` in SQL (without its whitespace rule: contract ids carry none).
+        let uid_as_contract = upper(replace(replace(cdrs::token_uid, "-", ""), "*", ""));
+        let orphans: Vec<(String, String)> = cdrs::table
+            .filter(cdrs::token_key.is_null())
+            .filter(upper(cdrs::token_uid).eq_any(&uids).or(uid_as_contract.eq_any(&contracts)))
+            .select((cdrs::key, cdrs::token_uid))
+            .load(conn)?;
+        for (cdr_key, token_uid) in orphans {
+            let uid = token_uid.to_ascii_uppercase();
+            let Some(token_key) = by_uid.get(uid.as_str()).or_else(|| by_contract.get(contract_key(&uid).as_str()))
+            else {
+                continue;
+            };
+            adopted += diesel::update(cdrs::table.find(&cdr_key).filter(cdrs::token_key.is_null()))
+                .set(cdrs::token_key.eq(*token_key))
+                .execute(conn)?;
+        }
+    }
+    Ok(adopted)
+}
+
 /// `CC*PID*ID` in upper case, the key of sessions and CDRs.
 pub fn object_key(party: &emsp_domain::PartyId, id: &str) -> String {
     format!("{}*{}*{}", party.country_code, party.party_id, id).to_ascii_uppercase()

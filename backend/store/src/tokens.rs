@@ -191,6 +191,11 @@ struct TokenRow {
 }
 
 impl TokenRow {
+    /// What [`crate::charging::adopt_orphan_cdrs`] matches CDRs on.
+    fn adoption(&self) -> (String, String, String) {
+        (self.key.clone(), self.uid_key.clone(), self.contract_key.clone())
+    }
+
     fn from_record(record: &TokenRecord) -> StoreResult<Self> {
         let token = &record.token;
         let energy_contract = match &token.energy_contract {
@@ -354,6 +359,7 @@ impl Store {
         let result = self.write(|conn| {
             diesel::insert_into(tokens::table).values(&row).execute(conn)?;
             audit(conn, &row.key, action, actor, None, Some(record), now)?;
+            crate::charging::adopt_orphan_cdrs(conn, &[row.adoption()])?;
             Ok(())
         });
         match result {
@@ -397,6 +403,8 @@ impl Store {
             for chunk in audits.chunks(500) {
                 per_backend!(conn, |c| diesel::insert_into(token_audit::table).values(chunk).execute(c))?;
             }
+            let adoptions: Vec<(String, String, String)> = rows.iter().map(TokenRow::adoption).collect();
+            crate::charging::adopt_orphan_cdrs(conn, &adoptions)?;
             Ok(rows.len())
         });
         match result {

@@ -208,3 +208,24 @@ pub fn a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills
         assert!(matches!(refused, StoreError::Invalid(_)), "{cursor}: {refused}");
     }
 }
+
+pub fn cdrs_that_came_before_their_token_join_its_fleet_when_it_is_added(store: &Store) {
+    store.create_fleet(&fleet("fleet-a")).unwrap();
+    // Cards in use at CPOs before they were imported here: their CDRs match no token yet.
+    store_cdr(store, &cdr("early-uid", ("NL*EMS", "early-card"), "2026-10-10T10:00:00Z", 1_000));
+    store_cdr(store, &cdr("early-contract", ("NL*EMS", "NL-EMS-C00000009-Q"), "2026-10-11T10:00:00Z", 500));
+    store_cdr(store, &cdr("stranger", ("NL*EMS", "NOBODY"), "2026-10-12T10:00:00Z", 700));
+    let october: BillingPeriod = "2026-10".parse().unwrap();
+    let (from, to) = october.bounds(fleet("fleet-a").tz().unwrap());
+    assert!(store.unbilled_fleet_cdrs("fleet-a", from, to).unwrap().is_empty());
+
+    // One card alone, and one in a bulk import: each takes its CDRs (by uid in any case; by
+    // contract id, which 2.1.1 CDRs name as the uid); the stranger's stays alone.
+    store.insert_token(&card("EARLY-CARD", "NL-EMS-C00000008-P", "fleet-a", None), "IMPORT", "ops:t").unwrap();
+    let bulk = [
+        card("OTHER-CARD", "NL-EMS-C00000009-Q", "fleet-a", None),
+        card("SPARE", "NL-EMS-C00000010-R", "fleet-a", None),
+    ];
+    assert_eq!(store.insert_tokens(&bulk, "IMPORT", "ops:t").unwrap(), 2);
+    assert_eq!(ids_of(&store.unbilled_fleet_cdrs("fleet-a", from, to).unwrap()), vec!["early-uid", "early-contract"]);
+}

@@ -87,6 +87,7 @@ store_test_suite!(
     token_push_marks_keep_the_oldest_change_until_a_clean_repush,
     bulk_inserts_are_one_batch,
     a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills_them,
+    cdrs_that_came_before_their_token_join_its_fleet_when_it_is_added,
 );
 
 #[test]
