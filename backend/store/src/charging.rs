@@ -259,6 +259,7 @@ pub(crate) struct CdrRow {
     _ended_at: NaiveDateTime,
     _credit: bool,
     _billing_at: NaiveDateTime,
+    _fleet_id: Option<String>,
 }
 
 impl CdrRow {
@@ -298,16 +299,17 @@ pub(crate) fn is_credit(cdr: &Cdr) -> bool {
 /// The key of our token a CDR was charged on, if it is one of ours: the token of the CDR's
 /// `cdr_token` party and uid; else the token with that uid of any of our parties; else (2.1.1 CDRs
 /// carry the contract id as the uid) the token with that contract id. Three indexed look-ups.
-fn cdr_token_key(conn: &mut DbConnection, token: &CdrToken) -> StoreResult<Option<String>> {
+/// With the token's fleet, which the CDR keeps (see migration 000010).
+fn cdr_token_key(conn: &mut DbConnection, token: &CdrToken) -> StoreResult<Option<(String, Option<String>)>> {
     let exact = token_key(&token.party, token.uid.as_str());
-    let found: Option<String> = tokens::table.find(&exact).select(tokens::key).first(conn).optional()?;
+    let found = tokens::table.find(&exact).select((tokens::key, tokens::fleet_id)).first(conn).optional()?;
     if found.is_some() {
         return Ok(found);
     }
-    let by_uid: Option<String> = tokens::table
+    let by_uid = tokens::table
         .filter(tokens::uid_key.eq(token.uid.as_str().to_ascii_uppercase()))
         .order(tokens::key.asc())
-        .select(tokens::key)
+        .select((tokens::key, tokens::fleet_id))
         .first(conn)
         .optional()?;
     if by_uid.is_some() {
@@ -320,9 +322,29 @@ fn cdr_token_key(conn: &mut DbConnection, token: &CdrToken) -> StoreResult<Optio
     Ok(tokens::table
         .filter(tokens::contract_key.eq(contract))
         .order(tokens::key.asc())
-        .select(tokens::key)
+        .select((tokens::key, tokens::fleet_id))
         .first(conn)
         .optional()?)
+}
+
+/// A new token, as [`adopt_orphan_cdrs`] matches CDRs to it.
+pub(crate) struct Adoption {
+    pub key: String,
+    pub uid_key: String,
+    pub contract_key: String,
+    pub fleet_id: Option<String>,
+}
+
+/// A token given a fleet: its CDRs that have none (they arrived while it had none) join it.
+/// Call in the transaction that changes the token.
+pub(crate) fn give_fleet_to_unattached_cdrs(
+    conn: &mut DbConnection,
+    token_key: &str,
+    fleet_id: &str,
+) -> StoreResult<usize> {
+    Ok(diesel::update(cdrs::table.filter(cdrs::token_key.eq(token_key)).filter(cdrs::fleet_id.is_null()))
+        .set(cdrs::fleet_id.eq(fleet_id))
+        .execute(conn)?)
 }
 
 diesel::define_sql_function! {
@@ -342,16 +364,16 @@ diesel::define_sql_function! {
 /// CDRs that arrived before their token existed (no `token_key`: a card in use at CPOs before
 /// it was imported here) are given the new tokens, matched as [`cdr_token_key`] would have: by uid
 /// (any case), else by contract id (2.1.1 CDRs name it as the uid). Call in the transaction that
-/// inserts the tokens; `tokens`: `(key, uid_key, contract_key)`. Returns how many were adopted.
-pub(crate) fn adopt_orphan_cdrs(conn: &mut DbConnection, tokens: &[(String, String, String)]) -> StoreResult<usize> {
+/// inserts the tokens. Returns how many were adopted.
+pub(crate) fn adopt_orphan_cdrs(conn: &mut DbConnection, tokens: &[Adoption]) -> StoreResult<usize> {
     let mut adopted = 0;
     for chunk in tokens.chunks(400) {
-        let mut by_uid: HashMap<&str, &str> = HashMap::new();
-        let mut by_contract: HashMap<&str, &str> = HashMap::new();
-        for (key, uid_key, contract_key) in chunk {
-            by_uid.entry(uid_key.as_str()).or_insert(key.as_str());
-            if !contract_key.is_empty() {
-                by_contract.entry(contract_key.as_str()).or_insert(key.as_str());
+        let mut by_uid: HashMap<&str, &Adoption> = HashMap::new();
+        let mut by_contract: HashMap<&str, &Adoption> = HashMap::new();
+        for token in chunk {
+            by_uid.entry(token.uid_key.as_str()).or_insert(token);
+            if !token.contract_key.is_empty() {
+                by_contract.entry(token.contract_key.as_str()).or_insert(token);
             }
         }
         let uids: Vec<&str> = by_uid.keys().copied().collect();
@@ -365,12 +387,11 @@ pub(crate) fn adopt_orphan_cdrs(conn: &mut DbConnection, tokens: &[(String, Stri
             .load(conn)?;
         for (cdr_key, token_uid) in orphans {
             let uid = token_uid.to_ascii_uppercase();
-            let Some(token_key) = by_uid.get(uid.as_str()).or_else(|| by_contract.get(contract_key(&uid).as_str()))
-            else {
+            let Some(token) = by_uid.get(uid.as_str()).or_else(|| by_contract.get(contract_key(&uid).as_str())) else {
                 continue;
             };
             adopted += diesel::update(cdrs::table.find(&cdr_key).filter(cdrs::token_key.is_null()))
-                .set(cdrs::token_key.eq(*token_key))
+                .set((cdrs::token_key.eq(&token.key), cdrs::fleet_id.eq(&token.fleet_id)))
                 .execute(conn)?;
         }
     }
@@ -920,7 +941,7 @@ impl Store {
             if exists.is_some() {
                 return Ok(false);
             }
-            let token = cdr_token_key(conn, &cdr.cdr_token)?;
+            let (token, fleet) = cdr_token_key(conn, &cdr.cdr_token)?.unzip();
             diesel::insert_into(cdrs::table)
                 .values((
                     cdrs::key.eq(&key),
@@ -946,6 +967,7 @@ impl Store {
                     cdrs::ended_at.eq(ended_at),
                     cdrs::credit.eq(credit),
                     cdrs::billing_at.eq(billing_at),
+                    cdrs::fleet_id.eq(fleet.flatten()),
                 ))
                 .execute(conn)?;
             Ok(true)

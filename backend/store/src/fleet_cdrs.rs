@@ -1,7 +1,8 @@
-//! A fleet's CDRs: those charged on tokens whose `fleet_id` is the fleet's. Each CDR records the
-//! key of our token it was charged on when it arrives (`cdrs.token_key`), so a fleet's CDRs are one
-//! join with `tokens`, never a look-up per CDR; the token's fleet is the one at query time (a card
-//! moved to another fleet takes its not-yet-billed sessions with it).
+//! A fleet's CDRs: those charged on its cards while they were its. Each CDR records, when it
+//! arrives, the key of our token it was charged on (`cdrs.token_key`) and that token's fleet
+//! (`cdrs.fleet_id`): a card moved to another fleet leaves its earlier sessions with the fleet
+//! that had it; a CDR that came while its card had no fleet joins the first fleet the card is
+//! given (`Store::update_token`). A fleet's CDRs are one query, never a look-up per CDR.
 //!
 //! The monthly run reads [`Store::unbilled_fleet_cdrs`] (by billing instant, without the CDRs an
 //! issued document already bills); fleet managers page through [`Store::fleet_cdrs`] (by end).
@@ -41,7 +42,7 @@ pub struct FleetCdrFilter<'a> {
 }
 
 impl Store {
-    /// The CDRs of `fleet_id`'s tokens whose billing instant (a charge's end, a credit's receipt)
+    /// The CDRs of `fleet_id` (its cards' CDRs while they were its) whose billing instant (a charge's end, a credit's receipt)
     /// lies in `[from, to)` and that no issued (or paid, or void) document bills yet; CDRs on drafts
     /// are included, since a run replaces its drafts. Oldest first. One query.
     pub fn unbilled_fleet_cdrs(
@@ -57,7 +58,7 @@ impl Store {
             .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
             .left_join(invoice_lines::table.on(invoice_lines::cdr_id.eq(line_id)))
             .left_join(invoices::table.on(invoices::id.eq(invoice_lines::invoice_id)))
-            .filter(tokens::fleet_id.eq(fleet_id))
+            .filter(cdrs::fleet_id.eq(fleet_id))
             .filter(cdrs::billing_at.ge(from.naive_utc()))
             .filter(cdrs::billing_at.lt(to.naive_utc()))
             .filter(invoices::id.nullable().is_null().or(invoices::status.eq(DocumentStatus::Draft.as_str())))
@@ -81,7 +82,7 @@ impl Store {
         let mut conn = self.conn()?;
         let mut query = cdrs::table
             .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
-            .filter(tokens::fleet_id.eq(filter.fleet_id))
+            .filter(cdrs::fleet_id.eq(filter.fleet_id))
             .order((cdrs::ended_at.desc(), cdrs::key.desc()))
             .limit(limit.max(0))
             .select((cdrs::all_columns, tokens::key, tokens::uid, tokens::contract_id, tokens::user_id))
@@ -101,7 +102,7 @@ impl Store {
             let ended: Option<NaiveDateTime> = cdrs::table
                 .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
                 .filter(cdrs::key.eq(&key))
-                .filter(tokens::fleet_id.eq(filter.fleet_id))
+                .filter(cdrs::fleet_id.eq(filter.fleet_id))
                 .select(cdrs::ended_at)
                 .first(&mut *conn)
                 .optional()?;

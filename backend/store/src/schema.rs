@@ -407,6 +407,7 @@ diesel::table! {
         ended_at -> Timestamp,
         credit -> Bool,
         billing_at -> Timestamp,
+        fleet_id -> Nullable<Text>,
     }
 }
 

@@ -192,8 +192,13 @@ struct TokenRow {
 
 impl TokenRow {
     /// What [`crate::charging::adopt_orphan_cdrs`] matches CDRs on.
-    fn adoption(&self) -> (String, String, String) {
-        (self.key.clone(), self.uid_key.clone(), self.contract_key.clone())
+    fn adoption(&self) -> crate::charging::Adoption {
+        crate::charging::Adoption {
+            key: self.key.clone(),
+            uid_key: self.uid_key.clone(),
+            contract_key: self.contract_key.clone(),
+            fleet_id: self.fleet_id.clone(),
+        }
     }
 
     fn from_record(record: &TokenRecord) -> StoreResult<Self> {
@@ -403,7 +408,7 @@ impl Store {
             for chunk in audits.chunks(500) {
                 per_backend!(conn, |c| diesel::insert_into(token_audit::table).values(chunk).execute(c))?;
             }
-            let adoptions: Vec<(String, String, String)> = rows.iter().map(TokenRow::adoption).collect();
+            let adoptions: Vec<crate::charging::Adoption> = rows.iter().map(TokenRow::adoption).collect();
             crate::charging::adopt_orphan_cdrs(conn, &adoptions)?;
             Ok(rows.len())
         });
@@ -875,6 +880,9 @@ impl Store {
             let row = TokenRow::from_record(&after)?;
             diesel::update(tokens::table.find(&key)).set(&row).execute(conn)?;
             audit(conn, &key, action, actor, Some(&before), Some(&after), now.naive_utc())?;
+            if let Some(fleet) = after.fleet_id.as_deref().filter(|_| after.fleet_id != before.fleet_id) {
+                crate::charging::give_fleet_to_unattached_cdrs(conn, &key, fleet)?;
+            }
             Ok(Some((before, after)))
         });
         if let Ok(Some((before, after))) = &result

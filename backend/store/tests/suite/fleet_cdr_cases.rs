@@ -229,3 +229,36 @@ pub fn cdrs_that_came_before_their_token_join_its_fleet_when_it_is_added(store: 
     assert_eq!(store.insert_tokens(&bulk, "IMPORT", "ops:t").unwrap(), 2);
     assert_eq!(ids_of(&store.unbilled_fleet_cdrs("fleet-a", from, to).unwrap()), vec!["early-uid", "early-contract"]);
 }
+
+pub fn a_card_moved_to_another_fleet_leaves_its_earlier_cdrs_behind(store: &Store) {
+    store.create_fleet(&fleet("fleet-a")).unwrap();
+    store.create_fleet(&fleet("fleet-b")).unwrap();
+    let october: BillingPeriod = "2026-10".parse().unwrap();
+    let (from, to) = october.bounds(fleet("fleet-a").tz().unwrap());
+    let unbilled = |fleet_id: &str| {
+        let records = store.unbilled_fleet_cdrs(fleet_id, from, to).unwrap();
+        records.iter().map(|r| r.cdr.id.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    let move_to = |fleet_id: Option<&str>| {
+        let fleet_id = fleet_id.map(str::to_owned);
+        store.update_token("NL*EMS*MOVER", "ASSIGN", "ops:t", |r| {
+            r.fleet_id = fleet_id;
+            Ok(())
+        })
+    };
+    // No fleet yet: its CDR waits for the first fleet the card is given.
+    let mut loose = card("MOVER", "NL-EMS-C00000011-S", "fleet-a", None);
+    loose.fleet_id = None;
+    store.insert_token(&loose, "ISSUE", "ops:t").unwrap();
+    store_cdr(store, &cdr("before-any", ("NL*EMS", "MOVER"), "2026-10-02T10:00:00Z", 100));
+    move_to(Some("fleet-a")).unwrap().unwrap();
+    store_cdr(store, &cdr("in-a", ("NL*EMS", "MOVER"), "2026-10-05T10:00:00Z", 200));
+    move_to(Some("fleet-b")).unwrap().unwrap();
+    store_cdr(store, &cdr("in-b", ("NL*EMS", "MOVER"), "2026-10-20T10:00:00Z", 300));
+    assert_eq!(unbilled("fleet-a"), vec!["before-any", "in-a"], "fleet A keeps what the card did while it was A's");
+    assert_eq!(unbilled("fleet-b"), vec!["in-b"]);
+    // Taking the card out of every fleet and back does not move what is attributed.
+    move_to(None).unwrap().unwrap();
+    move_to(Some("fleet-b")).unwrap().unwrap();
+    assert_eq!(unbilled("fleet-a"), vec!["before-any", "in-a"]);
+}

@@ -88,6 +88,7 @@ store_test_suite!(
     bulk_inserts_are_one_batch,
     a_fleets_cdrs_are_found_through_its_tokens_until_an_issued_document_bills_them,
     cdrs_that_came_before_their_token_join_its_fleet_when_it_is_added,
+    a_card_moved_to_another_fleet_leaves_its_earlier_cdrs_behind,
 );
 
 #[test]
