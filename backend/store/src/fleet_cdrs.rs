@@ -55,7 +55,6 @@ impl Store {
         // Invoice lines name a CDR as `country*party*id` in the CPO's spelling, as its columns keep it.
         let line_id = cdrs::country_code.concat("*").concat(cdrs::party_id).concat("*").concat(cdrs::cdr_id);
         let rows: Vec<CdrRow> = cdrs::table
-            .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
             .left_join(invoice_lines::table.on(invoice_lines::cdr_id.eq(line_id)))
             .left_join(invoices::table.on(invoices::id.eq(invoice_lines::invoice_id)))
             .filter(cdrs::fleet_id.eq(fleet_id))
@@ -100,7 +99,6 @@ impl Store {
             let key = after.to_ascii_uppercase();
             // Only a CDR of this fleet is a cursor: another fleet's CDR ids cannot be probed.
             let ended: Option<NaiveDateTime> = cdrs::table
-                .inner_join(tokens::table.on(cdrs::token_key.eq(tokens::key.nullable())))
                 .filter(cdrs::key.eq(&key))
                 .filter(cdrs::fleet_id.eq(filter.fleet_id))
                 .select(cdrs::ended_at)
